@@ -1,0 +1,1 @@
+export { createMemoryRegistry, type Instance, type Registry, type RegistryChange } from './registry.js';

@@ -1,0 +1,110 @@
+import { bearerToken, type TokenVerifier } from '@agora/auth';
+import type { Registry } from '@agora/discovery';
+import { counter, histogram, type Logger, type Metrics } from '@agora/observability';
+import { createHttpService, HttpError, KitErrorCodes, type HttpService } from '@agora/runtime';
+import type { FastifyRequest } from 'fastify';
+import { Agent } from 'undici';
+import { mergedOpenApi } from './docs.js';
+import { forward, type UpstreamOutcome } from './proxy.js';
+import type { RouteSpec } from './routes.js';
+
+export interface GatewayOptions {
+  readonly routes: readonly RouteSpec[];
+  readonly registry: Registry;
+  readonly verifier: TokenVerifier;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly host?: string;
+  readonly port?: number;
+  readonly bodyLimitBytes?: number;
+  readonly upstreamTimeoutMs?: number;
+  readonly drainTimeoutMs?: number;
+}
+
+/**
+ * The public entry point: matches a request against the route table, checks its token,
+ * forwards it to an instance of the owning service with the request id, and streams the
+ * answer back.
+ * @example
+ * const gateway = await createGateway({ routes, registry, verifier, logger, metrics, port: 8080 });
+ * await gateway.component.start();
+ */
+export async function createGateway(options: GatewayOptions): Promise<HttpService> {
+  const name = 'gateway';
+  const http = await createHttpService({
+    name,
+    logger: options.logger.child({ service: name }),
+    metrics: options.metrics,
+    host: options.host ?? 'localhost',
+    port: options.port ?? 8080,
+    bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+    drainTimeoutMs: options.drainTimeoutMs,
+    readiness: [...new Set(options.routes.map((r) => r.service))].map((service) => ({
+      name: service,
+      async check() {
+        if ((await options.registry.instances(service)).length === 0) throw new Error(`no instance of ${service} is registered`);
+      },
+    })),
+  });
+  const { app } = http;
+  const dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 128 });
+  const calls = counter(options.metrics, 'gateway_upstream_requests_total', 'Calls from the gateway to services, by outcome.', ['service', 'outcome']);
+  const latency = histogram(options.metrics, 'gateway_upstream_duration_seconds', 'Latency of calls from the gateway to services.', ['service', 'outcome']);
+  const observe = (service: string, outcome: UpstreamOutcome, seconds: number) => {
+    calls.inc({ service, outcome });
+    latency.observe({ service, outcome }, seconds);
+  };
+  // Round-robin per service; discovery's balancers replace this with instance health in mind.
+  const turns = new Map<string, number>();
+
+  // The gateway does not parse bodies: it checks their size and passes the bytes on, so the
+  // owning service is the one place that validates them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  const authenticate = async (request: FastifyRequest, route: RouteSpec) => {
+    if (route.auth === 'none') return;
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined) {
+      if (route.auth === 'required') {
+        throw new HttpError(401, KitErrorCodes.AUTH_REQUIRED, 'this route needs a bearer token: log in and send Authorization: Bearer <token>');
+      }
+      return;
+    }
+    request.principal = await options.verifier.verify(token);
+  };
+
+  for (const route of options.routes) {
+    app.route({
+      method: [...route.methods],
+      url: route.path,
+      schema: { hide: true },
+      handler: async (request, reply) => {
+        await authenticate(request, route);
+        const turn = turns.get(route.service) ?? 0;
+        turns.set(route.service, turn + 1);
+        return forward(request, reply, {
+          service: route.service,
+          timeoutMs: route.timeoutMs ?? options.upstreamTimeoutMs ?? 5000,
+          dispatcher,
+          registry: options.registry,
+          pick: (instances) => instances[turn % instances.length]!,
+          observe,
+        });
+      },
+    });
+  }
+
+  let docs: { at: number; doc: unknown } | undefined;
+  const docsHandler = async () => {
+    if (docs === undefined || Date.now() - docs.at > 10_000) {
+      docs = { at: Date.now(), doc: await mergedOpenApi(options.routes, options.registry, { title: 'Agora API', version: '0.1.0' }) };
+    }
+    return docs.doc;
+  };
+  app.get('/docs', { schema: { hide: true } }, docsHandler);
+  app.get('/docs/openapi.json', { schema: { hide: true } }, docsHandler);
+
+  app.addHook('onClose', async () => dispatcher.close());
+  return http;
+}

@@ -1,0 +1,4 @@
+export { createGateway, type GatewayOptions } from './gateway.js';
+export { GatewayErrorCodes } from './proxy.js';
+export { toOpenApiPath, type HttpMethod, type RouteSpec } from './routes.js';
+export { mergedOpenApi } from './docs.js';

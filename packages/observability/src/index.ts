@@ -1,0 +1,11 @@
+export { createLogger, type Logger, type LoggerOptions } from './logger.js';
+export {
+  acceptRequestId,
+  currentContext,
+  newRequestContext,
+  propagationHeaders,
+  runWithContext,
+  type RequestContext,
+} from './context.js';
+export { counter, createMetrics, gauge, histogram, httpMetrics, type HttpLabel, type HttpMetrics, type Metrics } from './metrics.js';
+export { runHealthChecks, type HealthCheck, type HealthReport } from './health.js';

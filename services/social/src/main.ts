@@ -1,0 +1,71 @@
+import { createTokenVerifier, type VerificationKey } from '@agora/auth';
+import { createIdGenerator, serviceDatabase } from '@agora/db';
+import type { Registry } from '@agora/discovery';
+import type { Logger, Metrics } from '@agora/observability';
+import { createHttpService, createServiceClient, registeredService, type Component } from '@agora/runtime';
+import { socialApp } from './app/social.js';
+import { socialRoutes } from './adapters/http.js';
+import { identityDirectory } from './adapters/identity-directory.js';
+import { postgresFollows, postgresPosts, postgresProfiles } from './adapters/postgres-store.js';
+
+export const SERVICE = 'social';
+
+export interface SocialOptions {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly registry: Registry;
+  readonly databaseUrl: string;
+  readonly poolMax?: number;
+  /** Tokens are verified here too: a service trusts no caller, the gateway included. */
+  readonly verificationKey: VerificationKey;
+  readonly tokens: { readonly issuer: string; readonly audience: string };
+  /** 0..1023, unique per running instance: part of every id this instance makes. */
+  readonly nodeId: number;
+  readonly instanceId?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly bodyLimitBytes?: number;
+}
+
+/**
+ * The composition root of social.
+ * @example
+ * host.add(await createSocialService({ logger, metrics, registry, databaseUrl, verificationKey, tokens, nodeId: 2 }));
+ */
+export async function createSocialService(options: SocialOptions): Promise<Component> {
+  const logger = options.logger.child({ service: SERVICE });
+  const database = serviceDatabase({
+    url: options.databaseUrl,
+    schema: SERVICE,
+    migrationsDir: new URL('../migrations/', import.meta.url),
+    max: options.poolMax ?? 10,
+    logger,
+  });
+  const ids = createIdGenerator({ nodeId: options.nodeId });
+  const http = await createHttpService({
+    name: SERVICE,
+    logger,
+    metrics: options.metrics,
+    host: options.host,
+    port: options.port,
+    bodyLimitBytes: options.bodyLimitBytes,
+    readiness: [database.readiness],
+    verifier: createTokenVerifier({ ...options.tokens, key: options.verificationKey }),
+    openapi: { title: 'Agora social', version: '0.1.0', description: 'Profiles, follows and posts.' },
+  });
+  const social = socialApp({
+    profiles: postgresProfiles(database.pool),
+    follows: postgresFollows(database.pool),
+    posts: postgresPosts(database.pool),
+    directory: identityDirectory(createServiceClient({ service: 'identity', registry: options.registry })),
+    newId: () => ids.next().toString(),
+  });
+  socialRoutes(http.app, social);
+  return registeredService({
+    name: SERVICE,
+    instanceId: options.instanceId ?? `${SERVICE}-${options.nodeId}`,
+    registry: options.registry,
+    http,
+    dependencies: [database.component],
+  });
+}

@@ -1,0 +1,9 @@
+// Values the global setup hands to every test file through vitest's provide/inject.
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A PostgreSQL server URL; tests make their own database on it with createTestDatabase. */
+    databaseUrl: string;
+  }
+}
+
+export {};

@@ -1,0 +1,46 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { EmbeddedPostgres, type DbLogger } from '@agora/db';
+
+// Startup problems go to the console; PostgreSQL's own chatter stays out of test output.
+const logger: DbLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (obj: object | string, msg?: string) => console.warn('[db]', msg ?? obj),
+  error: (obj: object | string, msg?: string) => console.error('[db]', msg ?? obj, typeof obj === 'object' ? obj : ''),
+};
+
+/**
+ * One PostgreSQL server for the whole run: DATABASE_URL when set, otherwise an embedded server
+ * in a fresh temp dir, stopped and removed at teardown. If it cannot start, the run fails here:
+ * integration tests are never skipped for want of a database.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const given = process.env.DATABASE_URL;
+  if (given !== undefined && given !== '') {
+    project.provide('databaseUrl', given);
+    return async () => undefined;
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), 'agora-test-pg-'));
+  const server = new EmbeddedPostgres({
+    dataDir: join(dir, 'data'),
+    database: 'agora_test',
+    logger,
+    // Durability is worthless for a throwaway cluster; these make CREATE DATABASE and commits fast.
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: 300 },
+  });
+  try {
+    const { url } = await server.start();
+    project.provide('databaseUrl', url);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return async () => {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+}
