@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -154,4 +154,37 @@ export function runToExit(command: RunCommand, tail: LogTail): Promise<number> {
     child.once('error', reject);
     child.once('close', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)));
   });
+}
+
+/** Sends `name` to the child unless it has already exited. */
+export function signalProcess(child: ChildProcess, name: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(child.pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** SIGKILL the whole group, so no backend outlives its postmaster. */
+export function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    signalProcess(child, 'SIGKILL');
+  }
+}
+
+/** Whether `promise` settles within `ms`. */
+export async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((done) => {
+    timer = setTimeout(() => done(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,10 +1,18 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { access, mkdir, realpath } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import pg from 'pg';
 import { resolvePostgresBinaries, type PostgresBinaries } from './embedded-binaries.js';
-import { clearStalePidFile, createLogTail, findFreePort, runToExit } from './embedded-process.js';
+import {
+  clearStalePidFile,
+  createLogTail,
+  findFreePort,
+  killGroup,
+  runToExit,
+  settlesWithin,
+  signalProcess,
+} from './embedded-process.js';
+import { EMBEDDED_ROLE, ensureDatabase, messageOf, waitUntilReady } from './embedded-probe.js';
 import { resolveProcessRunner, type ProcessRunner, type RunAsStrategy } from './embedded-user.js';
 import { DbError } from './errors.js';
 import { assertDatabaseName } from './identifiers.js';
@@ -29,19 +37,15 @@ export interface EmbeddedPostgresOptions {
   stopTimeoutMs?: number;
 }
 
-type PostgresChild = ChildProcessByStdio<null, Readable, Readable>;
-
 interface Running {
-  child: PostgresChild;
+  child: ChildProcessByStdio<null, Readable, Readable>;
   port: number;
   exited: Promise<void>;
   onProcessExit: () => void;
   stopping: boolean;
 }
 
-const ROLE = 'agora';
 const PORT_ATTEMPTS = 5;
-const POLL_MS = 100;
 // Startup failures caused by a port someone else took between our probe and postgres' bind.
 const PORT_IN_USE = /could not bind|Address already in use/i;
 
@@ -115,11 +119,13 @@ export class EmbeddedPostgres {
    */
   async stop(): Promise<void> {
     await this.#starting?.catch(() => undefined);
-    const running = this.#running;
-    if (running === undefined) return;
+    if (this.#running !== undefined) await this.#halt(this.#running);
+  }
+
+  async #halt(running: Running): Promise<void> {
     const timeoutMs = this.#options.stopTimeoutMs ?? 15_000;
     running.stopping = true;
-    signal(running.child, 'SIGINT');
+    signalProcess(running.child, 'SIGINT');
     if (!(await settlesWithin(running.exited, timeoutMs))) {
       this.#logger.warn({ dataDir: this.dataDir, timeoutMs }, 'PostgreSQL did not stop in time; killing it');
       killGroup(running.child);
@@ -141,21 +147,31 @@ export class EmbeddedPostgres {
     if (!(await exists(join(this.dataDir, 'PG_VERSION')))) await this.#initdb(binaries, runner);
     await clearStalePidFile(this.dataDir, this.#logger);
 
+    const running = await this.#launchOnSomePort(binaries, runner);
+    this.#running = running;
+    try {
+      await ensureDatabase(running.port, this.database, this.#logger);
+    } catch (err) {
+      // Don't leave a server running whose URL the caller never got.
+      await this.#halt(running);
+      throw err;
+    }
+    this.#logger.info({ dataDir: this.dataDir, url: this.url, runAs: runner.strategy }, 'embedded PostgreSQL started');
+    return { url: this.url };
+  }
+
+  async #launchOnSomePort(binaries: PostgresBinaries, runner: ProcessRunner): Promise<Running> {
     const fixedPort = this.#options.port !== undefined && this.#options.port !== 0;
     for (let attempt = 1; ; attempt++) {
       const port = fixedPort ? (this.#options.port ?? 0) : await findFreePort();
       try {
-        this.#running = await this.#launch(binaries, runner, port);
-        break;
+        return await this.#launch(binaries, runner, port);
       } catch (err) {
         const portTaken = err instanceof DbError && err.details.portInUse === true;
         if (!portTaken || fixedPort || attempt >= PORT_ATTEMPTS) throw err;
         this.#logger.info({ port, attempt }, 'port taken before PostgreSQL could bind it; trying another');
       }
     }
-    await this.#ensureDatabase();
-    this.#logger.info({ dataDir: this.dataDir, url: this.url, runAs: runner.strategy }, 'embedded PostgreSQL started');
-    return { url: this.url };
   }
 
   async #initdb(binaries: PostgresBinaries, runner: ProcessRunner): Promise<void> {
@@ -163,7 +179,7 @@ export class EmbeddedPostgres {
     // C.UTF-8 sorts by code point like C but knows UTF-8 character classes; some minimal
     // systems lack it, and initdb then fails (leaving the directory empty), so fall back to C.
     for (const locale of ['C.UTF-8', 'C']) {
-      const args = ['-D', this.dataDir, '--auth=trust', '-U', ROLE, '-E', 'UTF8', `--locale=${locale}`, '--no-instructions'];
+      const args = ['-D', this.dataDir, '--auth=trust', '-U', EMBEDDED_ROLE, '-E', 'UTF8', `--locale=${locale}`, '--no-instructions'];
       const code = await runToExit(runner.command(binaries.initdb, args), tail);
       if (code === 0) {
         this.#logger.info({ dataDir: this.dataDir, locale }, 'initialised PostgreSQL data directory');
@@ -209,7 +225,13 @@ export class EmbeddedPostgres {
     });
 
     try {
-      await this.#waitUntilReady(port, exited, () => exitedEarly);
+      await waitUntilReady({
+        port,
+        dataDir: this.dataDir,
+        exited,
+        hasExited: () => exitedEarly,
+        timeoutMs: this.#options.startTimeoutMs ?? 60_000,
+      });
     } catch (err) {
       killGroup(child);
       await settlesWithin(exited, 5_000);
@@ -223,7 +245,7 @@ export class EmbeddedPostgres {
     // Unlike a signal hook this does not stop the process from draining first: it only runs
     // when the process exits without having called stop(), and then stops PG instead of
     // leaving an orphan holding the data directory.
-    const onProcessExit = (): void => signal(child, 'SIGINT');
+    const onProcessExit = (): void => signalProcess(child, 'SIGINT');
     process.once('exit', onProcessExit);
     const running: Running = { child, port, exited, onProcessExit, stopping: false };
     void exited.then(() => {
@@ -232,56 +254,6 @@ export class EmbeddedPostgres {
       this.#forget(running);
     });
     return running;
-  }
-
-  async #waitUntilReady(port: number, exited: Promise<void>, hasExited: () => boolean): Promise<void> {
-    const deadline = Date.now() + (this.#options.startTimeoutMs ?? 60_000);
-    // PostgreSQL reports the -D path made absolute, without resolving symlinks.
-    const ourDirs = new Set([this.dataDir, await realpath(this.dataDir)]);
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-      if (hasExited()) throw new Error('postgres exited during startup', { cause: lastError });
-      try {
-        const attempt = this.#query<{ dir: string }>(port, 'postgres', "select current_setting('data_directory') as dir");
-        // If postgres exits first, the losing attempt must not become an unhandled rejection.
-        attempt.catch(() => undefined);
-        const serving = await Promise.race([attempt, exited]);
-        if (serving === undefined) continue;
-        // Another server may have grabbed the port first and answered in our place.
-        if (ourDirs.has(serving.rows[0]?.dir ?? '')) return;
-        throw Object.assign(new Error(`port ${port} is served by another PostgreSQL (${serving.rows[0]?.dir})`), { foreign: true });
-      } catch (err) {
-        if ((err as { foreign?: boolean }).foreign === true) throw err;
-        lastError = err;
-      }
-      await new Promise((done) => setTimeout(done, POLL_MS));
-    }
-    throw new Error(`postgres did not accept connections within the start timeout (last error: ${messageOf(lastError)})`);
-  }
-
-  async #ensureDatabase(): Promise<void> {
-    const port = this.#running?.port ?? 0;
-    const found = await this.#query(port, 'postgres', 'select 1 from pg_database where datname = $1', [this.database]);
-    if (found.rowCount !== 0) return;
-    try {
-      await this.#query(port, 'postgres', `create database ${pg.escapeIdentifier(this.database)}`);
-      this.#logger.info({ database: this.database }, 'created database');
-    } catch (err) {
-      // 42P04 duplicate_database: created concurrently by someone else, which is just as good.
-      if ((err as { code?: string }).code !== '42P04') throw err;
-    }
-  }
-
-  async #query<R extends pg.QueryResultRow = pg.QueryResultRow>(port: number, database: string, sql: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    // ssl: false so a PGSSLMODE in the environment does not break talking to our own server.
-    const client = new pg.Client({ host: '127.0.0.1', port, user: ROLE, database, ssl: false, connectionTimeoutMillis: 2_000 });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return await client.query<R>(sql, values);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
   }
 
   #forget(running: Running): void {
@@ -293,38 +265,7 @@ export class EmbeddedPostgres {
   }
 
   #urlFor(port: number, database: string): string {
-    return `postgres://${ROLE}@127.0.0.1:${port}/${database}`;
-  }
-}
-
-function signal(child: PostgresChild, name: NodeJS.Signals): void {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  try {
-    process.kill(child.pid, name);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** SIGKILL the whole group, so no backend outlives its postmaster. */
-function killGroup(child: PostgresChild): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    signal(child, 'SIGKILL');
-  }
-}
-
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((done) => {
-    timer = setTimeout(() => done(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
+    return `postgres://${EMBEDDED_ROLE}@127.0.0.1:${port}/${database}`;
   }
 }
 
@@ -335,8 +276,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

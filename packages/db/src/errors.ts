@@ -4,6 +4,11 @@
  * policies whether trying the same call again can succeed without a change of input or code.
  *
  * The README's error table is kept in step with this object by `test/errors.unit.test.ts`.
+ *
+ * @example
+ * ```ts
+ * const retryable = dbErrorCatalogue[err.code].retryable;
+ * ```
  */
 export const dbErrorCatalogue = {
   DB_INVALID_SCHEMA_NAME: {

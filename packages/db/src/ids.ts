@@ -16,7 +16,14 @@ const MAX_ID = (1n << 63n) - 1n;
 // suspended VM) must not hang `next()`, so the generator then borrows the next millisecond.
 const MAX_SPINS = 100_000;
 
-/** The default id epoch: 2025-01-01T00:00:00Z. */
+/**
+ * The default id epoch: 2025-01-01T00:00:00Z.
+ *
+ * @example
+ * ```ts
+ * idTimestamp(id, DEFAULT_ID_EPOCH_MS);
+ * ```
+ */
 export const DEFAULT_ID_EPOCH_MS = Date.UTC(2025, 0, 1);
 
 /** Options of {@link createIdGenerator}. */

@@ -24,6 +24,11 @@ export async function mergedOpenApi(routes: readonly RouteSpec[], registry: Regi
       if (instance === undefined) return void missing.push(service);
       try {
         const res = await request(new URL('/openapi.json', instance.url), { headersTimeout: 2000, bodyTimeout: 2000 });
+        // An error answer (a draining service's 503, a 404) is no document: the service is missing.
+        if (res.statusCode !== 200) {
+          await res.body.dump();
+          throw new Error(`${service} answered ${res.statusCode} for /openapi.json`);
+        }
         const doc = (await res.body.json()) as OpenApiDoc;
         for (const route of routes.filter((r) => r.service === service)) {
           const path = toOpenApiPath(route.path);

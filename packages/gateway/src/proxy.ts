@@ -38,7 +38,9 @@ export interface ForwardOptions {
 function forwardedHeaders(request: FastifyRequest): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+    // `expect: 100-continue` was answered by this server and the body is already read;
+    // undici refuses to send the header at all, which made every such request a 503.
+    if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'expect') headers[name] = value;
   }
   const prior = request.headers['x-forwarded-for'];
   headers['x-forwarded-for'] = prior === undefined ? request.ip : `${String(prior)}, ${request.ip}`;
@@ -67,6 +69,13 @@ export async function forward(request: FastifyRequest, reply: FastifyReply, opti
     if (!reply.raw.writableFinished) cancel.abort();
   };
   reply.raw.once('close', onClose);
+  // undici's headersTimeout runs on a coarse timer (about a second of resolution) and starts
+  // only once connected, so a native timer bounds connect, send and wait for the headers.
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    cancel.abort();
+  }, options.timeoutMs);
   try {
     const body = request.body;
     const res = await options.dispatcher.request({
@@ -79,6 +88,7 @@ export async function forward(request: FastifyRequest, reply: FastifyReply, opti
       bodyTimeout: options.timeoutMs,
       signal: cancel.signal,
     });
+    clearTimeout(deadline);
     options.observe(options.service, res.statusCode >= 500 ? 'error' : 'ok', (performance.now() - started) / 1000);
     for (const [name, value] of Object.entries(res.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) void reply.header(name, value);
@@ -91,7 +101,7 @@ export async function forward(request: FastifyRequest, reply: FastifyReply, opti
     return reply.send(res.body);
   } catch (err) {
     const seconds = (performance.now() - started) / 1000;
-    if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
+    if (timedOut || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
       options.observe(options.service, 'timeout', seconds);
       throw new HttpError(504, GatewayErrorCodes.UPSTREAM_TIMEOUT, `the ${options.service} service did not answer within ${options.timeoutMs} ms`);
     }
@@ -99,6 +109,7 @@ export async function forward(request: FastifyRequest, reply: FastifyReply, opti
     request.log.warn({ err, service: options.service, instance: instance.id }, 'upstream call failed');
     throw new HttpError(503, GatewayErrorCodes.UPSTREAM_UNAVAILABLE, `the ${options.service} service is not available; try again shortly`);
   } finally {
+    clearTimeout(deadline);
     reply.raw.off('close', onClose);
   }
 }

@@ -55,10 +55,27 @@ function schemaAt(schema: TSchema, path: string): TSchema | undefined {
   return node;
 }
 
+/** Every dotted path in `tree`, sections included, so an issue on a whole section finds its source too. */
 function flatten(tree: unknown, prefix = '', out: string[] = []): string[] {
-  if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) return prefix === '' ? out : [...out, prefix];
+  if (prefix !== '') out.push(prefix);
+  if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) return out;
   for (const [k, v] of Object.entries(tree)) flatten(v, prefix === '' ? k : `${prefix}.${k}`, out);
   return out;
+}
+
+const INTEGER_TEXT = /^\s*-?\d+\s*$/;
+const NUMBER_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
+
+/**
+ * Converts text to the schema's type. Numbers are taken only when the whole text is one, so
+ * `80.5`, `1e3` or `0x50` for an integer is reported instead of silently read as 80, 1 or 80.
+ */
+function convert(target: TSchema | undefined, value: unknown): unknown {
+  if (target === undefined) return value;
+  if (typeof value === 'string' && (target.type === 'integer' || target.type === 'number')) {
+    return (target.type === 'integer' ? INTEGER_TEXT : NUMBER_TEXT).test(value) ? Number(value) : value;
+  }
+  return Value.Convert(target, value);
 }
 
 /**
@@ -79,20 +96,21 @@ export function loadConfig<S extends TObject>(spec: ConfigSpec<S>, sources: Conf
     } catch (err) {
       throw new ConfigError([{ key: '(file)', source: sources.file, message: `cannot be read as JSON: ${(err as Error).message}` }]);
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError([{ key: '(file)', source: sources.file, message: 'must hold a JSON object of settings' }]);
+    }
     for (const key of flatten(parsed)) origin.set(key, `file ${sources.file}`);
     Object.assign(tree, structuredClone(parsed));
   }
   for (const [name, path] of Object.entries(spec.env)) {
     const raw = sources.env?.[name];
     if (raw === undefined || raw === '') continue;
-    const target = schemaAt(spec.schema, path);
-    setPath(tree, path, target === undefined ? raw : Value.Convert(target, raw));
+    setPath(tree, path, convert(schemaAt(spec.schema, path), raw));
     origin.set(path, `env ${name}`);
   }
   for (const [path, value] of Object.entries(sources.overrides ?? {})) {
     if (value === undefined) continue;
-    const target = schemaAt(spec.schema, path);
-    setPath(tree, path, target === undefined ? value : Value.Convert(target, value));
+    setPath(tree, path, convert(schemaAt(spec.schema, path), value));
     origin.set(path, 'command line');
   }
   const value = Value.Default(spec.schema, tree);

@@ -63,6 +63,8 @@ export class Host {
       this.#started.push(component);
       this.options.logger.debug({ component: component.name, ms: Math.round(performance.now() - started) }, 'started');
     }
+    // A stop asked for while the last component was starting: the host is not running.
+    if (this.#stopping !== undefined) throw new StoppedWhileStartingError();
   }
 
   /**

@@ -14,9 +14,10 @@ import {
 } from '@agora/observability';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { errorBody, HttpError, KitErrorCodes } from '../errors.js';
 import type { Component } from '../lifecycle.js';
+import { drainTracker } from './drain.js';
 import { describeValidation, validatorCompiler } from './validation.js';
 
 declare module 'fastify' {
@@ -69,7 +70,6 @@ export interface HttpService {
  * await svc.component.start(); // listening on svc.url()
  */
 export async function createHttpService(options: HttpServiceOptions): Promise<HttpService> {
-  let draining = false;
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
@@ -77,10 +77,12 @@ export async function createHttpService(options: HttpServiceOptions): Promise<Ht
     // The logger's mixin adds requestId and traceId from the request context; a binding
     // here as well would write them twice.
     childLoggerFactory: (logger, _bindings, opts) => logger.child({}, opts),
-    disableRequestLogging: true,
+    // One access-log line per request is written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
+  const drain = drainTracker(app.server);
 
   app.setValidatorCompiler(validatorCompiler());
   // JSON only: a text body is refused with 415 rather than handed to a handler as a string.
@@ -135,7 +137,7 @@ export async function createHttpService(options: HttpServiceOptions): Promise<Ht
   const hidden = { schema: { hide: true } };
   app.get('/healthz', hidden, async () => ({ status: 'ok' }));
   app.get('/readyz', hidden, async (_request, reply) => {
-    if (draining) return reply.status(503).send({ status: 'draining', checks: {} });
+    if (drain.draining) return reply.status(503).send({ status: 'draining', checks: {} });
     const report = await runHealthChecks(options.readiness ?? []);
     return reply.status(report.status === 'ok' ? 200 : 503).send(report);
   });
@@ -158,13 +160,9 @@ export async function createHttpService(options: HttpServiceOptions): Promise<Ht
       address = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     },
     async stop() {
-      draining = true;
-      const timer = setTimeout(() => app.server.closeAllConnections(), options.drainTimeoutMs ?? 10_000);
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(timer);
-      }
+      const quiet = await drain.drain({ timeoutMs: options.drainTimeoutMs ?? 10_000 });
+      if (!quiet) options.logger.warn({ service: options.name }, 'drain timed out; open connections were cut');
+      await app.close();
     },
   };
   return { app, component, url: () => address };
