@@ -108,6 +108,8 @@ describe('the walkthrough of the README', () => {
     const metrics = await fetch(new URL('/metrics', system.gatewayUrl())).then((r) => r.text());
     expect(metrics).toMatch(/http_requests_total\{[^}]*service="gateway"[^}]*route="\/v1\/users\/:handle"/);
     expect(metrics).toMatch(/http_requests_total\{[^}]*service="social"/);
+    expect(metrics).toMatch(/db_pool_connections\{service="social",state="max"\} 10/);
+    expect(metrics).toMatch(/gateway_upstream_requests_total\{service="identity",outcome="ok"\}/);
   });
 });
 

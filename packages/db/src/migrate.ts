@@ -66,7 +66,7 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions): Promise<{
         await applyOne(client, schema, next);
         await client.query('commit');
         applied.push(`${String(next.version).padStart(4, '0')}_${next.name}`);
-        logger.info({ schema, version: next.version, name: next.name }, 'migration applied');
+        logger.info({ schema, version: next.version, migration: next.name }, 'migration applied');
       } catch (err) {
         await client.query('rollback').catch((rollbackError: unknown) => {
           broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));

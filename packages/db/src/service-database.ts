@@ -32,8 +32,7 @@ export function serviceDatabase(options: ServiceDatabaseOptions) {
       name: `${options.schema}-database`,
       async start() {
         const migrations = await loadMigrations(options.migrationsDir);
-        const { applied } = await migrate(pool, { schema: options.schema, migrations, logger: options.logger });
-        if (applied.length > 0) options.logger?.info({ schema: options.schema, applied }, 'migrations applied');
+        await migrate(pool, { schema: options.schema, migrations, logger: options.logger });
       },
       stop: () => pool.end(),
     },

@@ -7,5 +7,5 @@ export {
   runWithContext,
   type RequestContext,
 } from './context.js';
-export { counter, createMetrics, gauge, histogram, httpMetrics, type HttpLabel, type HttpMetrics, type Metrics } from './metrics.js';
+export { counter, createMetrics, gauge, histogram, httpMetrics, poolMetrics, type HttpLabel, type HttpMetrics, type Metrics } from './metrics.js';
 export { runHealthChecks, type HealthCheck, type HealthReport } from './health.js';

@@ -85,3 +85,28 @@ export function httpMetrics(m: Metrics): HttpMetrics {
     },
   };
 }
+
+const pools = new WeakMap<Metrics, Map<string, () => Readonly<Record<string, number>>>>();
+
+/**
+ * Exports the state of a connection pool as `db_pool_connections{service,state}` (states as
+ * the stats function names them: total, idle, waiting, max), read at every scrape. Several
+ * services in one process each add their pool under their own `service` label.
+ * @example
+ * poolMetrics(metrics, 'social', () => poolStats(pool));
+ */
+export function poolMetrics(m: Metrics, service: string, stats: () => Readonly<Record<string, number>>): void {
+  let byService = pools.get(m);
+  if (byService === undefined) {
+    const sources = new Map<string, () => Readonly<Record<string, number>>>();
+    pools.set(m, sources);
+    byService = sources;
+    gauge(m, 'db_pool_connections', 'Connections of each database pool, by state.', ['service', 'state'], (g) => {
+      g.reset();
+      for (const [name, read] of sources) {
+        for (const [state, value] of Object.entries(read())) g.set({ service: name, state }, value);
+      }
+    });
+  }
+  byService.set(service, stats);
+}

@@ -1,7 +1,7 @@
 import { createTokenIssuer, createTokenVerifier, verificationKeyOf, type SigningKey } from '@agora/auth';
-import { createIdGenerator, serviceDatabase } from '@agora/db';
+import { createIdGenerator, poolStats, serviceDatabase } from '@agora/db';
 import type { Registry } from '@agora/discovery';
-import type { Logger, Metrics } from '@agora/observability';
+import { poolMetrics, type Logger, type Metrics } from '@agora/observability';
 import { createHttpService, registeredService, type Component } from '@agora/runtime';
 import { accountsApp } from './app/accounts.js';
 import { argon2Hasher } from './adapters/argon2-hasher.js';
@@ -41,6 +41,7 @@ export async function createIdentityService(options: IdentityOptions): Promise<C
     max: options.poolMax ?? 10,
     logger,
   });
+  poolMetrics(options.metrics, SERVICE, () => ({ ...poolStats(database.pool) }));
   const ids = createIdGenerator({ nodeId: options.nodeId });
   const http = await createHttpService({
     name: SERVICE,

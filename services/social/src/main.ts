@@ -1,7 +1,7 @@
 import { createTokenVerifier, type VerificationKey } from '@agora/auth';
-import { createIdGenerator, serviceDatabase } from '@agora/db';
+import { createIdGenerator, poolStats, serviceDatabase } from '@agora/db';
 import type { Registry } from '@agora/discovery';
-import type { Logger, Metrics } from '@agora/observability';
+import { poolMetrics, type Logger, type Metrics } from '@agora/observability';
 import { createHttpService, createServiceClient, registeredService, type Component } from '@agora/runtime';
 import { socialApp } from './app/social.js';
 import { socialRoutes } from './adapters/http.js';
@@ -41,6 +41,7 @@ export async function createSocialService(options: SocialOptions): Promise<Compo
     max: options.poolMax ?? 10,
     logger,
   });
+  poolMetrics(options.metrics, SERVICE, () => ({ ...poolStats(database.pool) }));
   const ids = createIdGenerator({ nodeId: options.nodeId });
   const http = await createHttpService({
     name: SERVICE,
