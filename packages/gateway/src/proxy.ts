@@ -24,7 +24,7 @@ export const GatewayErrorCodes = {
   UPSTREAM_TIMEOUT: 'upstream_timeout',
 } as const;
 
-export type UpstreamOutcome = 'ok' | 'unavailable' | 'timeout' | 'error';
+export type UpstreamOutcome = 'ok' | 'unavailable' | 'timeout' | 'error' | 'cancelled';
 
 export interface ForwardOptions {
   readonly service: string;
@@ -104,6 +104,11 @@ export async function forward(request: FastifyRequest, reply: FastifyReply, opti
     if (timedOut || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
       options.observe(options.service, 'timeout', seconds);
       throw new HttpError(504, GatewayErrorCodes.UPSTREAM_TIMEOUT, `the ${options.service} service did not answer within ${options.timeoutMs} ms`);
+    }
+    if (cancel.signal.aborted) {
+      // The caller hung up; nobody reads this answer. 499 as nginx logs it.
+      options.observe(options.service, 'cancelled', seconds);
+      throw new HttpError(499, 'client_closed_request', 'the caller closed the connection before the answer');
     }
     options.observe(options.service, 'unavailable', seconds);
     request.log.warn({ err, service: options.service, instance: instance.id }, 'upstream call failed');
