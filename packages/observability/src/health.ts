@@ -23,7 +23,11 @@ export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs 
   const entries = await Promise.all(
     checks.map(async (c) => {
       const started = performance.now();
-      const signal = AbortSignal.timeout(timeoutMs);
+      // A timer of our own rather than AbortSignal.timeout, whose timer is unref'd: in a process
+      // with nothing else running (a CLI check), a hanging check would let it exit unreported.
+      const controller = new AbortController();
+      const { signal } = controller;
+      const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
       try {
         await Promise.race([
           c.check(signal),
@@ -33,6 +37,8 @@ export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs 
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         return [c.name, { status: 'fail' as const, durationMs: Math.round(performance.now() - started), error }] as const;
+      } finally {
+        clearTimeout(timer);
       }
     }),
   );

@@ -29,7 +29,8 @@ export interface ServiceClientOptions {
 
 export interface ServiceResponse<T> {
   readonly status: number;
-  readonly body: T;
+  /** The parsed JSON body; undefined when the answer had none. */
+  readonly body: T | undefined;
 }
 
 /** JSON over HTTP to one service, wherever its instances are. */
@@ -60,8 +61,20 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
           ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
         });
-        const body = (await res.body.json()) as T;
-        if (res.statusCode >= 500) throw new UpstreamError('upstream_error', options.service, `${options.service} answered ${res.statusCode}`);
+        // Checked before parsing: a 5xx from a proxy in front of the service is often not JSON.
+        if (res.statusCode >= 500) {
+          await res.body.dump();
+          throw new UpstreamError('upstream_error', options.service, `${options.service} answered ${res.statusCode}`);
+        }
+        // An answer without a JSON body (a 204, a proxy's HTML 404) has no body to give.
+        const text = await res.body.text();
+        const isJson = String(res.headers['content-type'] ?? '').includes('json') && text !== '';
+        let body: T | undefined;
+        try {
+          body = isJson ? (JSON.parse(text) as T) : undefined;
+        } catch (cause) {
+          throw new UpstreamError('upstream_error', options.service, `${options.service} answered ${res.statusCode} with malformed JSON`, { cause });
+        }
         return { status: res.statusCode, body };
       } catch (err) {
         if (err instanceof UpstreamError) throw err;

@@ -10,7 +10,7 @@ export interface Component {
 
 export interface HostOptions {
   readonly logger: Logger;
-  /** The whole stop, every component included, must end within this. */
+  /** The whole stop should end within this; each component gets what is left of it (at least 500 ms). */
   readonly stopTimeoutMs?: number;
 }
 
@@ -81,7 +81,9 @@ export class Host {
     const deadline = Date.now() + (this.options.stopTimeoutMs ?? 15_000);
     let clean = true;
     for (const component of [...this.#started].reverse()) {
-      const left = Math.max(deadline - Date.now(), 1000);
+      // What is left of the deadline, but never less than a moment: a component that overran
+      // must not leave the ones after it (the database last) without a chance to stop.
+      const left = Math.max(deadline - Date.now(), 500);
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([

@@ -50,8 +50,12 @@ export function registeredService(options: RegisteredServiceOptions): Component 
       }
     },
     async stop() {
-      await options.registry.deregister(options.instanceId);
-      await stopStarted();
+      try {
+        await options.registry.deregister(options.instanceId);
+      } finally {
+        // Even if the registry is unreachable, the server drains and the pools close.
+        await stopStarted();
+      }
     },
   };
 }

@@ -27,14 +27,16 @@ export function drainTracker(server: Server) {
   let inFlight = 0;
   let lastActivity = Date.now();
   let draining = false;
-  server.on('request', (_req, res) => {
+  // Ahead of the framework's own listener: it may answer within the same call (a handler
+  // that never awaits), and a header set after that throws and would leak the count.
+  server.prependListener('request', (_req, res) => {
     inFlight++;
     lastActivity = Date.now();
-    if (draining) res.setHeader('connection', 'close');
     res.once('close', () => {
       inFlight--;
       lastActivity = Date.now();
     });
+    if (draining && !res.headersSent) res.setHeader('connection', 'close');
   });
 
   async function quiet(until: number, quietMs: number): Promise<boolean> {

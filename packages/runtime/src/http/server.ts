@@ -15,6 +15,7 @@ import {
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { UpstreamError } from '../client.js';
 import { errorBody, HttpError, KitErrorCodes } from '../errors.js';
 import type { Component } from '../lifecycle.js';
 import { drainTracker } from './drain.js';
@@ -79,7 +80,9 @@ export async function createHttpService(options: HttpServiceOptions): Promise<Ht
     childLoggerFactory: (logger, _bindings, opts) => logger.child({}, opts),
     // One access-log line per request is written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // The drain (drain.ts) decides when to stop taking requests; fastify's own 503 while
+    // closing would answer in another error format.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
   const drain = drainTracker(app.server);
@@ -115,14 +118,13 @@ export async function createHttpService(options: HttpServiceOptions): Promise<Ht
     reply.status(404).send(errorBody(KitErrorCodes.NOT_FOUND, `there is no route ${request.method} ${request.url.split('?')[0]}`)),
   );
 
-  if (options.verifier !== undefined) {
-    const verifier = options.verifier;
-    app.decorate('authenticate', async (request: FastifyRequest) => {
-      const token = bearerToken(request.headers.authorization);
-      if (token === undefined) throw new HttpError(401, KitErrorCodes.AUTH_REQUIRED, 'this route needs a bearer token: log in and send Authorization: Bearer <token>');
-      request.principal = await verifier.verify(token);
-    });
-  }
+  const verifier = options.verifier;
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    if (verifier === undefined) throw new Error(`${options.name}: a route uses app.authenticate but the service was built without a verifier`);
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined) throw new HttpError(401, KitErrorCodes.AUTH_REQUIRED, 'this route needs a bearer token: log in and send Authorization: Bearer <token>');
+    request.principal = await verifier.verify(token);
+  });
 
   // Registered before any route, so every route the service adds is documented.
   await app.register(swagger, {
@@ -183,6 +185,12 @@ export class PortInUseError extends Error {
 /** Maps any error to its HTTP answer. Unknown errors become a bare 500 with no details. */
 export function toErrorAnswer(err: unknown): { status: number; body: ReturnType<typeof errorBody> } {
   if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.details) };
+  // Another service this one depends on failed: not the caller's fault, and not a bug here.
+  if (err instanceof UpstreamError) {
+    const status = err.code === 'upstream_timeout' ? 504 : 503;
+    const code = err.code === 'upstream_timeout' ? 'upstream_timeout' : 'upstream_unavailable';
+    return { status, body: errorBody(code, `a service this request needs (${err.service}) is not available; try again shortly`) };
+  }
   if (isAuthError(err)) return { status: 401, body: errorBody(err.code, err.message) };
   const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string; name?: string };
   if (Array.isArray(e.validation)) {
