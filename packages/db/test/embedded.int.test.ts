@@ -1,10 +1,11 @@
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedPostgres, type EmbeddedPostgresOptions } from '../src/index.js';
+import { resolvePostgresBinaries } from '../src/embedded-binaries.js';
 import { findFreePort } from '../src/embedded-process.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -31,6 +32,15 @@ async function query(url: string, sql: string): Promise<pg.QueryResult> {
     return await client.query(sql);
   } finally {
     await client.end();
+  }
+}
+
+/** Folders above `path` that a user other than their owner and group may not enter. */
+async function ancestorsClosedToOthers(path: string): Promise<string[]> {
+  const blocked: string[] = [];
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if (((await stat(dir)).mode & 0o001) === 0) blocked.push(dir);
+    if (dirname(dir) === dir) return blocked;
   }
 }
 
@@ -123,8 +133,19 @@ describe('EmbeddedPostgres', () => {
     await expect(instance.start()).rejects.toMatchObject({ code: 'DB_EMBEDDED_DATA_DIR_INACCESSIBLE' });
   });
 
-  it.runIf(isRoot)('as root without namespaces, runs as the postgres user where it can reach', async () => {
+  it.runIf(isRoot)('as root without namespaces, runs as the postgres user where it can reach data and binaries', async () => {
     const instance = await server({ runAs: 'system-user' }, 0o755);
+    // The binaries live in this checkout's node_modules: a clone under a private folder (as a
+    // fresh clone in mktemp -d is) puts them out of the postgres user's reach too.
+    const { postgres } = await resolvePostgresBinaries();
+    const blocked = await ancestorsClosedToOthers(postgres);
+    if (blocked.length > 0) {
+      await expect(instance.start()).rejects.toMatchObject({
+        code: 'DB_EMBEDDED_DATA_DIR_INACCESSIBLE',
+        details: expect.objectContaining({ blocked: expect.arrayContaining(blocked) }),
+      });
+      return;
+    }
     const { url } = await instance.start();
     expect((await query(url, 'select 1 as ok')).rows).toEqual([{ ok: 1 }]);
     await instance.stop();
