@@ -3,6 +3,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** A PostgreSQL server URL; tests make their own database on it with createTestDatabase. */
     databaseUrl: string;
+    /** A Redis server URL; tests share it and keep apart by a unique key prefix each. */
+    redisUrl: string;
   }
 }
 

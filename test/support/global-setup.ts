@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { EmbeddedPostgres, type DbLogger } from '@agora/db';
+import { startRedisServer } from './redis.js';
 
 // Startup problems go to the console; PostgreSQL's own chatter stays out of test output.
 const logger: DbLogger = {
@@ -17,7 +18,7 @@ const logger: DbLogger = {
  * in a fresh temp dir, stopped and removed at teardown. If it cannot start, the run fails here:
  * integration tests are never skipped for want of a database.
  */
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+async function startPostgres(project: TestProject): Promise<() => Promise<void>> {
   const given = process.env.DATABASE_URL;
   if (given !== undefined && given !== '') {
     project.provide('databaseUrl', given);
@@ -42,5 +43,35 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     await server.stop();
     await rm(dir, { recursive: true, force: true });
+  };
+}
+
+/**
+ * One Redis server for the whole run: REDIS_URL when set, otherwise redis-server from PATH on
+ * a free loopback port, stopped at teardown. Without either the run fails: never skipped.
+ */
+async function startRedis(project: TestProject): Promise<() => Promise<void>> {
+  const given = process.env.REDIS_URL;
+  if (given !== undefined && given !== '') {
+    project.provide('redisUrl', given);
+    return async () => undefined;
+  }
+  const server = await startRedisServer();
+  project.provide('redisUrl', server.url);
+  return () => server.stop();
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Redis first: it starts in milliseconds, so a missing redis-server fails the run at once.
+  const stopRedis = await startRedis(project);
+  let stopPostgres: () => Promise<void>;
+  try {
+    stopPostgres = await startPostgres(project);
+  } catch (err) {
+    await stopRedis();
+    throw err;
+  }
+  return async () => {
+    await Promise.all([stopPostgres(), stopRedis()]);
   };
 }

@@ -30,6 +30,8 @@ export const AgoraConfigSchema = Type.Object(
       issuer: Type.String({ minLength: 1, default: 'agora' }),
       audience: Type.String({ minLength: 1, default: 'agora-api' }),
       tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 30 * 24 * 3600, default: 3600 }),
+      /** Handles whose tokens carry the `admin` scope, which the /admin routes require. */
+      adminHandles: Type.Array(Type.String({ pattern: '^[a-z0-9_]{3,30}$' }), { default: [] }),
     }),
     shutdown: section({
       /** The whole graceful stop must end within this. */
@@ -55,6 +57,7 @@ export const AgoraConfigEnv = {
   AGORA_JWT_ISSUER: 'auth.issuer',
   AGORA_JWT_AUDIENCE: 'auth.audience',
   AGORA_TOKEN_TTL_SECONDS: 'auth.tokenTtlSeconds',
+  AGORA_ADMIN_HANDLES: 'auth.adminHandles',
   AGORA_SHUTDOWN_TIMEOUT_MS: 'shutdown.timeoutMs',
 } as const;
 

@@ -77,7 +77,14 @@ export async function buildEmbeddedSystem(config: AgoraConfig, logger: Logger, m
     .add(database)
     .add(
       deferred('identity', () =>
-        createIdentityService({ ...common, databaseUrl: database.url(), signingKey, tokens: { ...tokens, ttlSeconds: config.auth.tokenTtlSeconds }, nodeId: 1 }),
+        createIdentityService({
+          ...common,
+          databaseUrl: database.url(),
+          signingKey,
+          tokens: { ...tokens, ttlSeconds: config.auth.tokenTtlSeconds },
+          adminHandles: config.auth.adminHandles,
+          nodeId: 1,
+        }),
       ),
     )
     .add(deferred('social', () => createSocialService({ ...common, databaseUrl: database.url(), verificationKey: verificationKeyOf(signingKey), tokens, nodeId: 2 })))

@@ -1,12 +1,14 @@
 import { bearerToken, type TokenVerifier } from '@agora/auth';
 import type { Registry } from '@agora/discovery';
 import { counter, histogram, type Logger, type Metrics } from '@agora/observability';
+import { systemClock, TimeoutPolicy } from '@agora/resilience';
 import { createHttpService, HttpError, KitErrorCodes, type HttpService } from '@agora/runtime';
 import type { FastifyRequest } from 'fastify';
 import { Agent } from 'undici';
 import { mergedOpenApi } from './docs.js';
 import { forward, type UpstreamOutcome } from './proxy.js';
 import type { RouteSpec } from './routes.js';
+import { Upstreams, type UpstreamPolicyOptions } from './upstreams.js';
 
 export interface GatewayOptions {
   readonly routes: readonly RouteSpec[];
@@ -19,6 +21,8 @@ export interface GatewayOptions {
   readonly bodyLimitBytes?: number;
   readonly upstreamTimeoutMs?: number;
   readonly drainTimeoutMs?: number;
+  /** Circuit breakers per instance, retries of idempotent requests, and the clock they run on. */
+  readonly upstream?: UpstreamPolicyOptions;
 }
 
 /**
@@ -54,24 +58,33 @@ export async function createGateway(options: GatewayOptions): Promise<HttpServic
     calls.inc({ service, outcome });
     latency.observe({ service, outcome }, seconds);
   };
-  // Round-robin per service; discovery's balancers replace this with instance health in mind.
-  const turns = new Map<string, number>();
+  const clock = options.upstream?.clock ?? systemClock;
+  const upstreams = new Upstreams(options.registry, options.metrics, options.upstream);
+  const timeouts = new Map<number, TimeoutPolicy>();
+  const timeoutFor = (ms: number) => {
+    let policy = timeouts.get(ms);
+    if (policy === undefined) timeouts.set(ms, (policy = new TimeoutPolicy({ ms, strategy: 'cooperative', clock })));
+    return policy;
+  };
 
   // The gateway does not parse bodies: it checks their size and passes the bytes on, so the
   // owning service is the one place that validates them.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  const authenticate = async (request: FastifyRequest, route: RouteSpec) => {
+  const authenticate = async (request: FastifyRequest, route: Pick<RouteSpec, 'auth' | 'scopes'>) => {
     if (route.auth === 'none') return;
     const token = bearerToken(request.headers.authorization);
     if (token === undefined) {
-      if (route.auth === 'required') {
+      if (route.auth === 'required' || route.scopes !== undefined) {
         throw new HttpError(401, KitErrorCodes.AUTH_REQUIRED, 'this route needs a bearer token: log in and send Authorization: Bearer <token>');
       }
       return;
     }
-    request.principal = await options.verifier.verify(token);
+    const principal = await options.verifier.verify(token);
+    request.principal = principal;
+    const missing = (route.scopes ?? []).filter((scope) => !principal.scopes.includes(scope));
+    if (missing.length > 0) throw new HttpError(403, KitErrorCodes.FORBIDDEN, `this route needs a token with the scope ${missing.join(', ')}`);
   };
 
   for (const route of options.routes) {
@@ -81,14 +94,15 @@ export async function createGateway(options: GatewayOptions): Promise<HttpServic
       schema: { hide: true },
       handler: async (request, reply) => {
         await authenticate(request, route);
-        const turn = turns.get(route.service) ?? 0;
-        turns.set(route.service, turn + 1);
+        const timeoutMs = route.timeoutMs ?? options.upstreamTimeoutMs ?? 5000;
         return forward(request, reply, {
           service: route.service,
-          timeoutMs: route.timeoutMs ?? options.upstreamTimeoutMs ?? 5000,
+          timeout: timeoutFor(timeoutMs),
+          timeoutMs,
           dispatcher,
           registry: options.registry,
-          pick: (instances) => instances[turn % instances.length]!,
+          upstreams,
+          clock,
           observe,
         });
       },
@@ -105,6 +119,15 @@ export async function createGateway(options: GatewayOptions): Promise<HttpServic
   app.get('/docs', { schema: { hide: true } }, docsHandler);
   app.get('/docs/openapi.json', { schema: { hide: true } }, docsHandler);
 
-  app.addHook('onClose', async () => dispatcher.close());
+  // Operations: the circuit of every instance the gateway knows (admin scope).
+  app.get('/admin/circuits', { schema: { hide: true } }, async (request) => {
+    await authenticate(request, { auth: 'required', scopes: ['admin'] });
+    return { circuits: await upstreams.circuits() };
+  });
+
+  app.addHook('onClose', async () => {
+    upstreams.close();
+    await dispatcher.close();
+  });
   return http;
 }

@@ -15,6 +15,8 @@ export interface RouteSpec {
    * valid. `none`: the gateway does not look at tokens (signup, login).
    */
   readonly auth: 'required' | 'optional' | 'none';
+  /** Scopes the token must carry (implies `auth: 'required'`): 403 `forbidden` otherwise. */
+  readonly scopes?: readonly string[];
   /** Overrides the gateway's upstream timeout. */
   readonly timeoutMs?: number;
 }

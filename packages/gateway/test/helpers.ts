@@ -14,7 +14,7 @@ import { createMemoryRegistry, type Registry } from '@agora/discovery';
 import { createLogger, createMetrics, type Metrics } from '@agora/observability';
 import type { HttpService } from '@agora/runtime';
 import { onTestFinished } from 'vitest';
-import { createGateway, type RouteSpec } from '../src/index.js';
+import { createGateway, type RouteSpec, type UpstreamPolicyOptions } from '../src/index.js';
 
 /** A service name no other test uses, so tests never see each other's instances or series. */
 export const unique = (name: string): string => `${name}-${randomUUID().slice(0, 8)}`;
@@ -114,6 +114,7 @@ export interface GatewayUnderTestOptions {
   readonly bodyLimitBytes?: number;
   readonly upstreamTimeoutMs?: number;
   readonly drainTimeoutMs?: number;
+  readonly upstream?: UpstreamPolicyOptions;
 }
 
 /** A started gateway on a free loopback port, with its own registry and metrics; stopped when the test ends. */
@@ -131,6 +132,7 @@ export async function startGateway(options: GatewayUnderTestOptions): Promise<Ga
     bodyLimitBytes: options.bodyLimitBytes,
     upstreamTimeoutMs: options.upstreamTimeoutMs,
     drainTimeoutMs: options.drainTimeoutMs,
+    upstream: options.upstream,
   });
   await gateway.component.start();
   let stopping: Promise<void> | undefined;

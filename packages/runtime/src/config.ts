@@ -72,6 +72,10 @@ const NUMBER_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
  */
 function convert(target: TSchema | undefined, value: unknown): unknown {
   if (target === undefined) return value;
+  // Lists come from the environment as comma-separated text: AGORA_ADMIN_HANDLES=ada,grace
+  if (typeof value === 'string' && target.type === 'array') {
+    return value.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => convert(target.items as TSchema | undefined, item));
+  }
   if (typeof value === 'string' && (target.type === 'integer' || target.type === 'number')) {
     return (target.type === 'integer' ? INTEGER_TEXT : NUMBER_TEXT).test(value) ? Number(value) : value;
   }

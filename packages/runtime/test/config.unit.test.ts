@@ -90,3 +90,14 @@ describe('loadConfig: required settings', () => {
     expect(loadConfig(spec, { env: { AGORA_AUTH_SECRET: 'correct horse' } })).toEqual({ auth: { secret: 'correct horse' } });
   });
 });
+
+describe('config: lists from the environment', () => {
+  it('reads comma-separated text into a list of the item type', () => {
+    const spec = {
+      schema: Type.Object({ ports: Type.Array(Type.Integer(), { default: [] }), names: Type.Array(Type.String(), { default: [] }) }, { additionalProperties: false }),
+      env: { PORTS: 'ports', NAMES: 'names' },
+    };
+    expect(loadConfig(spec, { env: { PORTS: '80, 443', NAMES: 'ada,grace,' } })).toEqual({ ports: [80, 443], names: ['ada', 'grace'] });
+    expect(() => loadConfig(spec, { env: { PORTS: '80,http' } })).toThrowError(expect.objectContaining({ code: 'invalid_config' }));
+  });
+});

@@ -20,6 +20,8 @@ export interface IdentityOptions {
   readonly tokens: { readonly issuer: string; readonly audience: string; readonly ttlSeconds: number };
   /** 0..1023, unique per running instance: part of every id this instance makes. */
   readonly nodeId: number;
+  /** Handles whose tokens carry the `admin` scope. */
+  readonly adminHandles?: readonly string[];
   readonly instanceId?: string;
   readonly host?: string;
   readonly port?: number;
@@ -59,6 +61,7 @@ export async function createIdentityService(options: IdentityOptions): Promise<C
     hasher: argon2Hasher(),
     tokens: createTokenIssuer({ ...options.tokens, key: options.signingKey }),
     newId: () => ids.next().toString(),
+    adminHandles: options.adminHandles,
   });
   identityRoutes(http.app, accounts);
   return registeredService({
