@@ -20,7 +20,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'agora-e2e-'));
   const config = readAgoraConfig({
     env: {},
-    overrides: { 'database.url': db.url, 'gateway.port': 0, 'gateway.host': '127.0.0.1', dataDir, logLevel: 'silent', 'gateway.bodyLimitBytes': 16 * 1024 },
+    overrides: { 'database.url': db.url, 'gateway.port': 0, 'gateway.host': '127.0.0.1', dataDir, logLevel: 'silent', 'gateway.bodyLimitBytes': 16 * 1024, 'auth.adminHandles': ['ada'] },
   });
   system = await buildEmbeddedSystem(config, createLogger({ name: 'e2e', level: 'silent' }));
   await system.host.start();
@@ -90,6 +90,16 @@ describe('the walkthrough of the README', () => {
   it('carries one request id from the caller through the gateway and back', async () => {
     const res = await api('GET', '/v1/users/ada', { headers: { 'x-request-id': 'walkthrough-42' } });
     expect(res.headers.get('x-request-id')).toBe('walkthrough-42');
+  });
+
+  it('lists the circuits of every instance at /admin/circuits, for the admin handles only', async () => {
+    const admin = await api<{ token: string }>('POST', '/v1/auth/login', { body: { login: 'ada', password } });
+    const circuits = await api<{ circuits: { service: string; state: string }[] }>('GET', '/admin/circuits', { token: admin.body.token });
+    expect(circuits.status).toBe(200);
+    expect(circuits.body.circuits.map((c) => `${c.service}:${c.state}`).sort()).toEqual(['identity:closed', 'social:closed']);
+    const grace = await api<{ token: string }>('POST', '/v1/auth/login', { body: { login: 'grace', password } });
+    const refused = await api('GET', '/admin/circuits', { token: grace.body.token });
+    expect({ status: refused.status, code: codeOf(refused) }).toEqual({ status: 403, code: 'forbidden' });
   });
 
   it('serves the merged OpenAPI document at /docs', async () => {

@@ -59,7 +59,7 @@ export async function createGateway(options: GatewayOptions): Promise<HttpServic
     latency.observe({ service, outcome }, seconds);
   };
   const clock = options.upstream?.clock ?? systemClock;
-  const upstreams = new Upstreams(options.registry, options.metrics, options.upstream);
+  const upstreams = new Upstreams(options.registry, options.metrics, { logger: http.app.log, ...options.upstream });
   const timeouts = new Map<number, TimeoutPolicy>();
   const timeoutFor = (ms: number) => {
     let policy = timeouts.get(ms);

@@ -1,5 +1,5 @@
 import type { Instance, Registry } from '@agora/discovery';
-import type { Metrics } from '@agora/observability';
+import type { Logger, Metrics } from '@agora/observability';
 import {
   CircuitBreaker,
   exponentialBackoff,
@@ -24,6 +24,8 @@ export interface UpstreamPolicyOptions {
   /** Retries allowed per call, per service, over 10 s (default 0.2), so retries cannot double an outage. */
   readonly retryBudgetRatio?: number;
   readonly clock?: Clock;
+  /** Circuit changes are logged here (warn when one opens). */
+  readonly logger?: Logger;
 }
 
 /** One row of `/admin/circuits`. */
@@ -105,7 +107,13 @@ export class Upstreams {
       // A 5xx is returned to the caller as it is, and counts against the instance.
       isResultFailure: (result) => ((result as { statusCode?: number }).statusCode ?? 0) >= 500,
     });
-    const metrics = breakerMetrics(this.metrics, breaker, { service: instance.service, instance: instance.id });
+    const stopMetrics = breakerMetrics(this.metrics, breaker, { service: instance.service, instance: instance.id });
+    const stopLogging = breaker.onStateChange(({ from, to, reason }) => {
+      const fields = { service: instance.service, instance: instance.id, url: instance.url, from, to, reason };
+      if (to === 'open') this.options.logger?.warn(fields, 'circuit opened: calls to this instance are refused');
+      else this.options.logger?.info(fields, 'circuit changed');
+    });
+    const metrics = { dispose: () => (stopMetrics.dispose(), stopLogging.dispose()) };
     this.#breakers.set(instance.id, { breaker, instance, metrics });
     return breaker;
   }
