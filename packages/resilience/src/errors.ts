@@ -35,8 +35,13 @@ function hasCode(err: unknown, code: ResilienceErrorCode): boolean {
   return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[FLAG] === code;
 }
 
-/** The circuit is open: the call was not made. `retryAt` says when a trial call may go through. */
+/**
+ * The circuit is open: the call was not made. `retryAt` says when a trial call may go through.
+ * Not retryable by default: retrying the same breaker within its open period only fails again
+ * (a caller with several instances retries elsewhere with its own filter, as the gateway does).
+ */
 export class BrokenCircuitError extends ResilienceError {
+  readonly retryable = false;
   constructor(
     readonly retryAt: number,
     readonly isolated: boolean,

@@ -29,9 +29,12 @@ function subscriptions(list: readonly Disposable[], after?: () => void): Disposa
  * outcome success, failure or rejected, and `circuit_breaker_transitions_total{...,to}`.
  * @example
  * const stop = breakerMetrics(metrics, breaker, { service: 'social', instance: 'social-1' });
- * // when the instance leaves: stop.dispose();
+ * // when the instance leaves: stop.dispose(); (its series go too)
  */
-export function breakerMetrics(m: Metrics, breaker: CircuitBreaker, labels: { service: string; instance: string }): Disposable {
+export function breakerMetrics(m: Metrics, breaker: CircuitBreaker, given: { service: string; instance: string }): Disposable {
+  // Only the declared label names: prom-client throws on any other key, and a throw in the
+  // gauge's collect would fail the whole scrape (in a listener, it would drop counts silently).
+  const labels: Labels = { service: given.service, instance: given.instance };
   let tracked = breakers.get(m);
   if (tracked === undefined) {
     const all = new Map<CircuitBreaker, Labels>();
@@ -53,7 +56,14 @@ export function breakerMetrics(m: Metrics, breaker: CircuitBreaker, labels: { se
       breaker.onReject(() => calls.inc({ ...labels, outcome: 'rejected' })),
       breaker.onStateChange(({ to }) => transitions.inc({ ...labels, to })),
     ],
-    () => all.delete(breaker),
+    // Only this registration's entry: the breaker may have been registered again since.
+    () => {
+      if (all.get(breaker) !== labels) return;
+      all.delete(breaker);
+      // An instance that left must not leave series behind: instances come and go for good.
+      for (const outcome of ['success', 'failure', 'rejected']) calls.remove({ ...labels, outcome });
+      for (const to of Object.keys(STATE_VALUE)) transitions.remove({ ...labels, to });
+    },
   );
 }
 
@@ -61,20 +71,23 @@ export function breakerMetrics(m: Metrics, breaker: CircuitBreaker, labels: { se
  * Exports a retry policy: `retry_attempts_total{service}` (each retry made) and
  * `retry_giveups_total{service,reason}` (attempts, budget, not-retryable, aborted).
  */
-export function retryMetrics(m: Metrics, retry: RetryPolicy, labels: { service: string }): Disposable {
+export function retryMetrics(m: Metrics, retry: RetryPolicy, given: { service: string }): Disposable {
+  const labels = { service: given.service };
   const retries = counter(m, 'retry_attempts_total', 'Retries made.', ['service']);
   const giveUps = counter(m, 'retry_giveups_total', 'Calls that failed after retrying, by why retrying stopped.', ['service', 'reason']);
   return subscriptions([retry.onRetry(() => retries.inc(labels)), retry.onGiveUp(({ reason }) => giveUps.inc({ ...labels, reason }))]);
 }
 
 /** Exports `bulkhead_rejections_total{service}`. */
-export function bulkheadMetrics(m: Metrics, bulkhead: BulkheadPolicy, labels: { service: string }): Disposable {
+export function bulkheadMetrics(m: Metrics, bulkhead: BulkheadPolicy, given: { service: string }): Disposable {
+  const labels = { service: given.service };
   const rejections = counter(m, 'bulkhead_rejections_total', 'Calls refused by a full bulkhead.', ['service']);
   return subscriptions([bulkhead.onReject(() => rejections.inc(labels))]);
 }
 
 /** Exports `timeouts_total{service}`. */
-export function timeoutMetrics(m: Metrics, timeout: TimeoutPolicy, labels: { service: string }): Disposable {
+export function timeoutMetrics(m: Metrics, timeout: TimeoutPolicy, given: { service: string }): Disposable {
+  const labels = { service: given.service };
   const timeouts = counter(m, 'timeouts_total', 'Calls cut by a timeout policy.', ['service']);
   return subscriptions([timeout.onTimeout(() => timeouts.inc(labels))]);
 }
