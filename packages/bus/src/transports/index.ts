@@ -1,0 +1,39 @@
+import { BusError } from '../errors.js';
+import type { Transport } from '../transport.js';
+import { createMemoryTransport, type MemoryTransportOptions } from './memory.js';
+import { createPostgresTransport, type PostgresTransportOptions } from './postgres/index.js';
+
+/** What adapters may need besides the URL; each reads its own part. */
+export interface TransportDeps {
+  /** Options of the memory transport (`memory:`). */
+  readonly memory?: MemoryTransportOptions;
+  /** Options of the postgres transport (`postgres://`), besides the URL. */
+  readonly postgres?: Omit<PostgresTransportOptions, 'url' | 'pool'>;
+}
+
+/**
+ * Resolves a transport from a URL scheme, the one place that knows every adapter.
+ *
+ * - `memory:` → {@link createMemoryTransport} (in-process; tests, single-process runs)
+ * - `postgres://` → the postgres transport (durable; its own schema, `bus` by default)
+ * - `redis://`, `nats://` resolve to their adapters once those exist; until then, like any
+ *   other scheme, they fail with BusError `invalid_option` naming the scheme.
+ *
+ * @throws BusError `invalid_option` for a malformed URL or a scheme without an adapter.
+ * @example
+ * const transport = createTransport(process.env.BUS_URL ?? 'memory:');
+ */
+export function createTransport(url: string, deps: TransportDeps = {}): Transport {
+  const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
+  if (match === null) throw new BusError('invalid_option', `not a transport URL: ${url}`, { url });
+  const scheme = (match[1] as string).toLowerCase();
+  switch (scheme) {
+    case 'memory':
+      return createMemoryTransport(deps.memory);
+    case 'postgres':
+    case 'postgresql':
+      return createPostgresTransport({ url, ...deps.postgres });
+    default:
+      throw new BusError('invalid_option', `no transport for scheme ${scheme}:`, { scheme });
+  }
+}

@@ -1,0 +1,388 @@
+import type pg from 'pg';
+import type { DbLogger } from '@agora/db';
+import type { Consumer, Delivery, DeliveryHandler, SubscriptionSpec, TransportMessage } from '../../transport.js';
+import type { TopicEvent } from './notifier.js';
+import { channelOf, DEFAULT_GRACE_MS, describeError, errorEntrySql } from './options.js';
+import type { BusClock } from '../../clock.js';
+
+interface ClaimRow {
+  partition: number;
+  seq: string;
+  attempts: number;
+  token: string;
+  id: string;
+  key: string | null;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A delivery this consumer holds: its lease token and the handler's life. */
+interface Held {
+  readonly row: ClaimRow;
+  readonly controller: AbortController;
+  settled: boolean;
+  timer: unknown;
+}
+
+export interface ConsumerContext {
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  readonly partitions: number;
+  readonly clock: BusClock;
+  readonly logger: DbLogger;
+  readonly pollIntervalMs: number;
+  /** Subscribes to the topic's NOTIFYs; resolves to the unsubscribe function. */
+  readonly listen: (listener: (event: TopicEvent) => void) => Promise<() => void>;
+  readonly onStopped: (consumer: PostgresConsumer) => void;
+}
+
+/** Builds the claim statement of a schema (see the class comment). */
+function claimSql(schema: string): string {
+  return `
+with heads as (
+  select h.partition, h.seq
+    from generate_series(0, $3::int - 1) as p(partition)
+    cross join lateral (
+      select d.partition, d.seq from ${schema}.deliveries d
+       where d.topic = $1 and d.grp = $2 and d.partition = p.partition
+       order by d.seq
+       limit 1
+    ) h
+), picked as (
+  select d.partition, d.seq
+    from ${schema}.deliveries d
+    join heads h on h.partition = d.partition and h.seq = d.seq
+   where d.topic = $1 and d.grp = $2 and d.visible_at <= now()
+     and not exists (
+       select 1 from ${schema}.deliveries x
+        where x.topic = $1 and x.grp = $2 and x.partition = d.partition and x.seq > d.seq
+          and x.state = 'inflight' and x.visible_at > now())
+   order by d.seq
+   limit $4
+   for update of d skip locked
+)
+update ${schema}.deliveries d
+   set state = 'inflight',
+       attempts = d.attempts + 1,
+       visible_at = now() + make_interval(secs => $5::float8 / 1000),
+       token = gen_random_uuid(),
+       errors = case when d.state = 'inflight'
+                     then d.errors || jsonb_build_array(${errorEntrySql('d.attempts', "'visibility timeout of ' || $5 || ' ms passed'")})
+                     else d.errors end
+  from picked, ${schema}.messages m
+ where d.topic = $1 and d.grp = $2 and d.partition = picked.partition and d.seq = picked.seq
+   and m.topic = $1 and m.seq = d.seq
+returning d.partition, d.seq, d.attempts, d.token, m.id, m.key, m.headers, m.body`;
+}
+
+/**
+ * A running consumer of one group. Claims with one statement: for each partition of the topic
+ * the group's oldest unsettled delivery (its head), if visible (`visible_at <= now()`: ready
+ * and past its backoff, or in flight with an expired lease) and no later delivery of that
+ * partition holds a live lease, locked `FOR UPDATE SKIP LOCKED`, up to the free slots. So a
+ * (group, partition) has at most one delivery in flight, and competing consumers (in this or
+ * other processes) take different partitions. Claims run on NOTIFY of the topic, after every
+ * settlement, at the end of a nack's backoff, and every `pollIntervalMs`.
+ */
+export class PostgresConsumer implements Consumer {
+  private readonly held = new Map<string, Held>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly claim: string;
+  private readonly channel: string;
+  private active = true;
+  private claiming = false;
+  private again = false;
+  private pollTimer: unknown;
+  private readonly wakeTimers = new Set<unknown>();
+  private unlisten: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly spec: SubscriptionSpec,
+    private readonly handler: DeliveryHandler,
+    private readonly ctx: ConsumerContext,
+  ) {
+    this.claim = claimSql(ctx.schema);
+    this.channel = channelOf(ctx.schema);
+  }
+
+  get inFlight(): number {
+    return this.held.size;
+  }
+
+  async start(): Promise<void> {
+    this.unlisten = await this.ctx.listen((event) => {
+      if (event === 'published') this.wake();
+    });
+    this.schedulePoll();
+    this.wake();
+  }
+
+  stop(options: { graceMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.shutdown(options.graceMs ?? DEFAULT_GRACE_MS);
+    return this.stopping;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.active = false;
+    this.unlisten?.();
+    if (this.pollTimer !== undefined) this.ctx.clock.clearTimeout(this.pollTimer);
+    for (const timer of this.wakeTimers) this.ctx.clock.clearTimeout(timer);
+    this.wakeTimers.clear();
+
+    if (this.running.size > 0) {
+      let graceTimer: unknown;
+      const grace = new Promise<void>((resolve) => {
+        graceTimer = this.ctx.clock.setTimeout(resolve, graceMs);
+      });
+      await Promise.race([Promise.allSettled([...this.running]), grace]);
+      if (graceTimer !== undefined) this.ctx.clock.clearTimeout(graceTimer);
+    }
+
+    const left = [...this.held.values()].filter((held) => !held.settled);
+    for (const held of left) {
+      held.settled = true;
+      this.forget(held);
+      held.controller.abort(new DOMException('consumer stopped', 'AbortError'));
+    }
+    if (left.length > 0) {
+      // Give the leases back now rather than at their timeout, so another consumer takes them at once.
+      await this.ctx.pool
+        .query(
+          `with r as (
+             update ${this.ctx.schema}.deliveries
+                set state = 'ready', visible_at = now(), token = null, attempts = greatest(attempts - 1, 0)
+              where topic = $1 and grp = $2 and token = any($3::uuid[])
+             returning 1
+           )
+           select (select count(*) from r) as released, pg_notify($4, 'p:' || $1::text)`,
+          [this.spec.topic, this.spec.group, left.map((held) => held.row.token), this.channel],
+        )
+        .catch((err: unknown) => {
+          this.ctx.logger.warn({ err, topic: this.spec.topic, group: this.spec.group }, 'releasing leases failed; they expire at their visibility timeout');
+        });
+    }
+    this.ctx.onStopped(this);
+  }
+
+  private schedulePoll(): void {
+    if (!this.active) return;
+    this.pollTimer = this.ctx.clock.setTimeout(() => {
+      this.wake();
+      this.schedulePoll();
+    }, this.ctx.pollIntervalMs);
+  }
+
+  private wakeAfter(ms: number): void {
+    if (!this.active) return;
+    const timer = this.ctx.clock.setTimeout(() => {
+      this.wakeTimers.delete(timer);
+      this.wake();
+    }, ms);
+    this.wakeTimers.add(timer);
+  }
+
+  /** Claims up to the free slots; coalesces wake-ups that arrive during a claim into one more. */
+  private wake(): void {
+    if (!this.active) return;
+    if (this.claiming) {
+      this.again = true;
+      return;
+    }
+    const free = this.spec.maxInFlight - this.held.size;
+    if (free <= 0) return;
+    this.claiming = true;
+    this.again = false;
+    void this.claimOnce(free).then(
+      (full) => {
+        this.claiming = false;
+        if (this.again || full) this.wake();
+      },
+      (err: unknown) => {
+        this.claiming = false;
+        this.ctx.logger.warn({ err, topic: this.spec.topic, group: this.spec.group }, 'bus claim failed; retrying at the next poll');
+      },
+    );
+  }
+
+  /** Resolves true when every free slot was filled (there may be more to take). */
+  private async claimOnce(free: number): Promise<boolean> {
+    // Leases run from the server's now() during the claim; timing them from before the query
+    // was sent makes this process give up (abort, settle as timed out) no later than that.
+    const sentAt = this.ctx.clock.now();
+    const { rows } = await this.ctx.pool.query<ClaimRow>(this.claim, [
+      this.spec.topic,
+      this.spec.group,
+      this.ctx.partitions,
+      free,
+      this.spec.visibilityTimeoutMs,
+    ]);
+    rows.sort((a, b) => compareSeq(a.seq, b.seq));
+    for (const row of rows) {
+      if (!this.active) {
+        // Stopped while claiming: hand the lease straight back (its attempt still counted).
+        void this.ctx.pool
+          .query(`update ${this.ctx.schema}.deliveries set state = 'ready', visible_at = now(), token = null, attempts = greatest(attempts - 1, 0) where topic = $1 and grp = $2 and token = $3`, [
+            this.spec.topic,
+            this.spec.group,
+            row.token,
+          ])
+          .catch(() => undefined);
+        continue;
+      }
+      this.dispatch(row, sentAt);
+    }
+    return rows.length === free;
+  }
+
+  private dispatch(row: ClaimRow, sentAt: number): void {
+    const held: Held = { row, controller: new AbortController(), settled: false, timer: undefined };
+    this.held.set(row.token, held);
+    held.timer = this.ctx.clock.setTimeout(() => {
+      held.timer = undefined;
+      const text = `visibility timeout of ${this.spec.visibilityTimeoutMs} ms passed`;
+      held.controller.abort(new DOMException(text, 'TimeoutError'));
+      // The holder is alive but late: settle the lease as a failed attempt now instead of
+      // waiting for another claim to notice it (which is what happens when the holder died).
+      this.track(this.settle(held, () => this.expire(held, text)));
+    }, Math.max(0, this.spec.visibilityTimeoutMs - (this.ctx.clock.now() - sentAt)));
+
+    const maxAttempts = this.spec.redelivery.maxAttempts;
+    if (row.attempts > maxAttempts) {
+      // The last allowed attempt timed out (its lease expired): no delivery is left to make.
+      this.track(this.deadLetterRow(held, null, maxAttempts).finally(() => this.wake()));
+      return;
+    }
+
+    const delivery = this.delivery(held);
+    const run = (async () => {
+      let failed = false;
+      let failure: unknown;
+      try {
+        await this.handler(delivery);
+      } catch (err) {
+        failed = true;
+        failure = err;
+      }
+      // A settlement that fails (the database is away) rejects here and is logged by track();
+      // the lease then runs out and the message is redelivered.
+      if (!held.settled) await (failed ? delivery.nack(failure) : delivery.ack());
+    })();
+    this.track(run);
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((err: unknown) => {
+      this.ctx.logger.error({ err, topic: this.spec.topic, group: this.spec.group }, 'settling a delivery failed; it is redelivered after its visibility timeout');
+    });
+    this.running.add(tracked);
+    void tracked.finally(() => this.running.delete(tracked));
+  }
+
+  private delivery(held: Held): Delivery {
+    const { row } = held;
+    const message: TransportMessage = {
+      id: row.id,
+      ...(row.key === null ? {} : { key: row.key }),
+      headers: row.headers,
+      body: row.body,
+    };
+    return {
+      message,
+      topic: this.spec.topic,
+      group: this.spec.group,
+      partition: row.partition,
+      attempt: row.attempts,
+      signal: held.controller.signal,
+      ack: () => this.settle(held, () => this.ack(held)),
+      nack: (error, options) => this.settle(held, () => this.nack(held, error, options?.delayMs)),
+      deadLetter: (reason) => this.settle(held, () => this.deadLetterRow(held, reason, undefined)),
+    };
+  }
+
+  /** The first settlement wins; later calls resolve without effect. */
+  private async settle(held: Held, action: () => Promise<void>): Promise<void> {
+    if (held.settled) return;
+    held.settled = true;
+    try {
+      await action();
+    } finally {
+      this.forget(held);
+      this.wake();
+    }
+  }
+
+  private forget(held: Held): void {
+    if (held.timer !== undefined) this.ctx.clock.clearTimeout(held.timer);
+    held.timer = undefined;
+    this.held.delete(held.row.token);
+  }
+
+  private async ack(held: Held): Promise<void> {
+    const { row } = held;
+    await this.ctx.pool.query(`select ${this.ctx.schema}.ack_delivery($1, $2, $3, $4, $5, $6) as ok`, [
+      this.channel,
+      this.spec.topic,
+      this.spec.group,
+      row.partition,
+      row.seq,
+      row.token,
+    ]);
+  }
+
+  private async nack(held: Held, error: unknown, delayMs: number | undefined): Promise<void> {
+    const { row } = held;
+    if (row.attempts >= this.spec.redelivery.maxAttempts) {
+      await this.deadLetterRow(held, describeError(error), undefined);
+      return;
+    }
+    const delay = Math.max(0, delayMs ?? this.spec.redelivery.backoffMs(row.attempts));
+    await this.ctx.pool.query(
+      `update ${this.ctx.schema}.deliveries
+          set state = 'ready', visible_at = now() + make_interval(secs => $5::float8 / 1000), token = null,
+              errors = errors || jsonb_build_array(${errorEntrySql('$6', '$7')})
+        where topic = $1 and grp = $2 and partition = $3 and seq = $4 and token = $8`,
+      [this.spec.topic, this.spec.group, row.partition, row.seq, delay, row.attempts, describeError(error), row.token],
+    );
+    // Other processes see it at their next poll; this one comes back for it on time.
+    if (delay > 0) this.wakeAfter(delay);
+  }
+
+  /** The lease ran out in this process: a failed attempt, retried at once, or the last one. */
+  private async expire(held: Held, text: string): Promise<void> {
+    const { row } = held;
+    if (row.attempts >= this.spec.redelivery.maxAttempts) {
+      await this.deadLetterRow(held, text, undefined);
+      return;
+    }
+    await this.ctx.pool.query(
+      `with r as (
+         update ${this.ctx.schema}.deliveries
+            set state = 'ready', visible_at = now(), token = null,
+                errors = errors || jsonb_build_array(${errorEntrySql('$5', '$6')})
+          where topic = $1 and grp = $2 and partition = $3 and seq = $4 and token = $7
+         returning 1
+       )
+       select pg_notify($8, 'p:' || $1::text) from r`,
+      [this.spec.topic, this.spec.group, row.partition, row.seq, row.attempts, text, row.token, this.channel],
+    );
+  }
+
+  private async deadLetterRow(held: Held, error: string | null, attempts: number | undefined): Promise<void> {
+    const { row } = held;
+    held.settled = true;
+    try {
+      await this.ctx.pool.query(
+        `select ${this.ctx.schema}.dead_letter_delivery($1, $2, $3, $4, $5, $6,
+                  case when $7::text is null then null else ${errorEntrySql('$8', '$7')} end, $9) as id`,
+        [this.channel, this.spec.topic, this.spec.group, row.partition, row.seq, row.token, error, row.attempts, attempts ?? null],
+      );
+    } finally {
+      this.forget(held);
+    }
+  }
+}
+
+function compareSeq(a: string, b: string): number {
+  return a.length === b.length ? (a < b ? -1 : a > b ? 1 : 0) : a.length - b.length;
+}
