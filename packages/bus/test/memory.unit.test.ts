@@ -178,9 +178,12 @@ describe('memory transport: retention and internals', () => {
 });
 
 describe('createTransport', () => {
-  it('resolves memory: and names the scheme it cannot resolve', () => {
+  it('resolves memory: and postgres:, and names the scheme it cannot resolve', async () => {
     expect(createTransport('memory:').kind).toBe('memory');
-    for (const url of ['postgres://localhost/db', 'redis://localhost', 'nats://localhost', 'kafka://x']) {
+    const postgres = createTransport('postgres://agora@127.0.0.1:1/none');
+    expect(postgres.kind).toBe('postgres');
+    await postgres.close();
+    for (const url of ['redis://localhost', 'nats://localhost', 'kafka://x']) {
       try {
         createTransport(url);
         expect.unreachable();
