@@ -80,15 +80,23 @@ describe('memory transport: retention and internals', () => {
     await transport.close();
   });
 
-  it('keeps nothing for a topic without groups, and a latest group sees only what follows', async () => {
+  it('keeps what is published to a topic without groups for the first earliest group, and a latest group drops it', async () => {
     const transport = createMemoryTransport();
-    await transport.declareTopic({ name: 'nobody', maxUnacked: 1 });
-    await transport.publish('nobody', [{ id: '1', headers: {}, body: 'lost' }, { id: '2', headers: {}, body: 'lost' }]);
-    expect(transport.retainedMessages()).toBe(0);
-    const seen: string[] = [];
-    await transport.consume(spec('nobody', { startFrom: 'latest' }), async (d) => void seen.push(d.message.id));
-    await transport.publish('nobody', [{ id: '3', headers: {}, body: 'kept' }]);
-    await eventually(() => expect(seen).toEqual(['3']), 1_000);
+    await transport.declareTopic({ name: 'early' });
+    await transport.publish('early', [{ id: '1', headers: {}, body: 'kept' }, { id: '2', headers: {}, body: 'kept' }]);
+    expect(transport.retainedMessages()).toBe(2);
+    const early: string[] = [];
+    await transport.consume(spec('early'), async (d) => void early.push(d.message.id));
+    await eventually(() => expect(early).toEqual(['1', '2']), 1_000);
+    await eventually(() => expect(transport.retainedMessages()).toBe(0), 1_000);
+
+    await transport.declareTopic({ name: 'late' });
+    await transport.publish('late', [{ id: '1', headers: {}, body: 'before' }]);
+    const late: string[] = [];
+    await transport.consume(spec('late', { startFrom: 'latest' }), async (d) => void late.push(d.message.id));
+    await transport.publish('late', [{ id: '2', headers: {}, body: 'after' }]);
+    await eventually(() => expect(late).toEqual(['2']), 1_000);
+    await eventually(() => expect(transport.retainedMessages()).toBe(0), 1_000);
     await transport.close();
   });
 

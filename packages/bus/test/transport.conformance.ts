@@ -153,6 +153,16 @@ export function transportConformance(name: string, factory: TransportFactory, op
       await eventually(() => expect(seen).toEqual(bodies(sent)), within);
     });
 
+    it('keeps what is published to a topic without groups for the first group starting from earliest', async () => {
+      // A publisher may start before its consumers (an outbox relay before the service that reads it).
+      const { topic } = await freshTopic({}, 0);
+      const sent = messages(3);
+      await transport.publish(topic, sent);
+      const seen: string[] = [];
+      await transport.consume(subscription(topic, `group-${randomUUID()}`, { startFrom: 'earliest' }), async (d) => void seen.push(d.message.body));
+      await eventually(() => expect(seen).toEqual(bodies(sent)), within);
+    });
+
     it('handles each key in order while different keys run in parallel', async () => {
       const { topic, groups } = await freshTopic({ partitions: 4 });
       const group = groups[0] as string;

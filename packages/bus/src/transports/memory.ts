@@ -50,8 +50,8 @@ function checkSubscription(spec: SubscriptionSpec): void {
  * nacked partition).
  *
  * Choices the contract leaves open:
- * - With no group declared, a published message is dropped (interest retention: nobody is
- *   interested yet). Declare the group before publishing to keep messages for it.
+ * - With no group declared, published messages are kept (bounded by `maxUnacked`) for the
+ *   first group, which starts from them when it starts from 'earliest'.
  * - A nacked message keeps its partition through the backoff, so later messages with its
  *   key wait behind it (order first).
  * - A replayed dead letter is appended to the tail of its partition for its group alone:

@@ -25,8 +25,8 @@ interface Waiter {
 
 /**
  * One topic: a log per partition, its groups, and interest retention. An entry is dropped as
- * soon as every declared group's cursor has passed it; with no group declared nothing is
- * kept (nobody has shown interest yet), so a topic never grows once all groups have settled.
+ * soon as every declared group's cursor has passed it; with no group declared everything is
+ * kept, so a publisher may start before its consumers (as the contract says).
  */
 export class Topic {
   readonly logs: PartitionLog[];
@@ -136,10 +136,6 @@ export class Topic {
       for (let g = 0; g < groups.length; g++) (groups[g] as Group).offer(p);
     }
     this.retained += to - from;
-    if (groups.length === 0) {
-      for (let p = 0; p < partitions; p++) this.retain(p);
-      return;
-    }
     for (const group of groups) group.dispatch();
   }
 
@@ -171,8 +167,12 @@ export class Topic {
     return part.cursor < log.next ? log.at(part.cursor) : undefined;
   }
 
-  /** Drops what every group has settled in partition `p`; wakes parked publishers on room. */
+  /**
+   * Drops what every group has settled in partition `p`; wakes parked publishers on room. A
+   * topic with no group keeps everything (bounded by `maxUnacked`), for a group to come.
+   */
   retain(p: number): void {
+    if (this.groupList.length === 0) return;
     const log = this.logs[p] as PartitionLog;
     let low = log.next;
     for (const group of this.groupList) {
