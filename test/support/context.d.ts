@@ -5,6 +5,8 @@ declare module 'vitest' {
     databaseUrl: string;
     /** A Redis server URL; tests share it and keep apart by a unique key prefix each. */
     redisUrl: string;
+    /** A NATS server URL with JetStream on; tests share it and keep apart by a unique stream prefix each. */
+    natsUrl: string;
   }
 }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { EmbeddedPostgres, type DbLogger } from '@agora/db';
+import { startNatsServer } from './nats.js';
 import { startRedisServer } from './redis.js';
 
 // Startup problems go to the console; PostgreSQL's own chatter stays out of test output.
@@ -61,17 +62,40 @@ async function startRedis(project: TestProject): Promise<() => Promise<void>> {
   return () => server.stop();
 }
 
+/**
+ * One NATS server (JetStream on) for the whole run: NATS_URL when set, otherwise nats-server on
+ * a free loopback port with its store in a temp dir, stopped and removed at teardown. Without
+ * either the run fails: never skipped.
+ */
+async function startNats(project: TestProject): Promise<() => Promise<void>> {
+  const given = process.env.NATS_URL;
+  if (given !== undefined && given !== '') {
+    project.provide('natsUrl', given);
+    return async () => undefined;
+  }
+  const server = await startNatsServer();
+  project.provide('natsUrl', server.url);
+  return () => server.stop();
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // Redis first: it starts in milliseconds, so a missing redis-server fails the run at once.
+  // Redis and NATS first: they start in milliseconds, so a missing binary fails the run at once.
   const stopRedis = await startRedis(project);
-  let stopPostgres: () => Promise<void>;
+  let stopNats: () => Promise<void>;
   try {
-    stopPostgres = await startPostgres(project);
+    stopNats = await startNats(project);
   } catch (err) {
     await stopRedis();
     throw err;
   }
+  let stopPostgres: () => Promise<void>;
+  try {
+    stopPostgres = await startPostgres(project);
+  } catch (err) {
+    await Promise.all([stopNats(), stopRedis()]);
+    throw err;
+  }
   return async () => {
-    await Promise.all([stopPostgres(), stopRedis()]);
+    await Promise.all([stopPostgres(), stopNats(), stopRedis()]);
   };
 }

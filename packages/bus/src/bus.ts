@@ -54,7 +54,8 @@ export const defaultRedelivery: RedeliveryPolicy = { maxAttempts: 5, backoffMs: 
  */
 export function createBus(options: BusOptions) {
   const catalog = new MessageCatalog(options.messages);
-  const { transport, observer } = options;
+  const { transport } = options;
+  const observer = guarded(options.observer);
   const consumers: Consumer[] = [];
   const pendingReplies = new Map<string, { resolve: (data: unknown) => void; reject: (err: unknown) => void }>();
   const replyTopic = `_replies.${options.source}.${randomUUID().slice(0, 8)}`;
@@ -64,13 +65,14 @@ export function createBus(options: BusOptions) {
     catalog.validate(definition.type, data);
     const key = extra.key ?? definition.key?.(data as never);
     const envelope = newEnvelope({ type: definition.type, version: definition.version, source: options.source, data, ...(key === undefined ? {} : { key }) });
-    return { id: envelope.id, ...(key === undefined ? {} : { key }), headers: { type: definition.type, ...extra.headers }, body: encodeEnvelope(envelope) };
+    // `type` last: a caller's headers must not relabel the message.
+    return { id: envelope.id, ...(key === undefined ? {} : { key }), headers: { ...extra.headers, type: definition.type }, body: encodeEnvelope(envelope) };
   }
 
   async function send(definition: MessageDefinition, data: unknown, extra: { key?: string; headers?: Record<string, string> } = {}): Promise<TransportMessage> {
     const message = prepare(definition, data, extra);
     await transport.publish(definition.topic, [message]);
-    observer?.published?.(definition.topic, definition.type);
+    observer.published?.(definition.topic, definition.type);
     return message;
   }
 
@@ -86,7 +88,8 @@ export function createBus(options: BusOptions) {
      * Validates `data` against the type's schema and publishes it.
      * @throws BusError `unknown_message_type`, `invalid_message`, and the transport's `unknown_topic`, `message_too_large`, `queue_full`
      */
-    publish<D extends MessageDefinition>(definition: D, data: Static<D['schema']>, extra?: { key?: string; headers?: Record<string, string> }): Promise<TransportMessage> {
+    async publish<D extends MessageDefinition>(definition: D, data: Static<D['schema']>, extra?: { key?: string; headers?: Record<string, string> }): Promise<TransportMessage> {
+      // async: an unknown type or invalid data rejects the promise, never throws at the call
       return send(catalog.definition(definition.type), data, extra);
     },
 
@@ -117,14 +120,14 @@ export function createBus(options: BusOptions) {
         },
         async (delivery) => {
           const started = performance.now();
-          observer?.delivered?.(topic, group, delivery.attempt);
+          observer.delivered?.(topic, group, delivery.attempt);
           let envelope: Envelope;
           try {
             envelope = decodeEnvelope(delivery.message.body);
             if (catalog.has(envelope.type)) catalog.validate(envelope.type, envelope.data);
           } catch (err) {
             const reason = err instanceof Error ? err.message : String(err);
-            observer?.deadLettered?.(topic, group, reason);
+            observer.deadLettered?.(topic, group, reason);
             return delivery.deadLetter(reason);
           }
           const handler = subscription.handlers[envelope.type];
@@ -132,13 +135,13 @@ export function createBus(options: BusOptions) {
           try {
             await handler(envelope as Envelope<never>, { delivery, signal: delivery.signal });
           } catch (err) {
-            observer?.nacked?.(topic, group, err);
+            observer.nacked?.(topic, group, err);
             if (delivery.attempt >= (subscription.redelivery ?? defaultRedelivery).maxAttempts) {
-              observer?.deadLettered?.(topic, group, err instanceof Error ? err.message : String(err));
+              observer.deadLettered?.(topic, group, err instanceof Error ? err.message : String(err));
             }
             throw err;
           }
-          observer?.acked?.(topic, group, (performance.now() - started) / 1000);
+          observer.acked?.(topic, group, (performance.now() - started) / 1000);
         },
       );
       consumers.push(consumer);
@@ -188,7 +191,10 @@ export function createBus(options: BusOptions) {
             },
           ),
         );
-      })();
+      })().catch((err: unknown) => {
+        repliesStarted = undefined; // let the next request try again
+        throw err;
+      });
       await repliesStarted;
       const correlationId = randomUUID();
       const reply = new Promise<R>((resolve, reject) => {
@@ -220,6 +226,7 @@ export function createBus(options: BusOptions) {
     /** Stops every consumer this bus started, letting handlers in flight finish. */
     async stop(graceMs = 10_000): Promise<void> {
       await Promise.all(consumers.splice(0).map((c) => c.stop({ graceMs })));
+      repliesStarted = undefined; // its consumer is stopped: a later request starts another
       for (const waiting of pendingReplies.values()) waiting.reject(new BusError(BusErrorCodes.TRANSPORT_CLOSED, 'the bus stopped before the reply'));
     },
   };
@@ -227,3 +234,29 @@ export function createBus(options: BusOptions) {
 }
 
 export type Bus = ReturnType<typeof createBus>;
+
+/**
+ * The observer with every callback made safe: an observer is for metrics and logs, and its
+ * failure must neither fail a publish that succeeded (the caller would publish again) nor
+ * nack a message that was handled.
+ */
+function guarded(observer: BusObserver | undefined): BusObserver {
+  if (observer === undefined) return {};
+  const safe = <A extends unknown[]>(fn: ((...args: A) => void) | undefined) =>
+    fn === undefined
+      ? undefined
+      : (...args: A) => {
+          try {
+            fn.apply(observer, args);
+          } catch {
+            // ignored: see above
+          }
+        };
+  return {
+    published: safe(observer.published),
+    delivered: safe(observer.delivered),
+    acked: safe(observer.acked),
+    nacked: safe(observer.nacked),
+    deadLettered: safe(observer.deadLettered),
+  };
+}

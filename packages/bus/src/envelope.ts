@@ -52,6 +52,11 @@ export function decodeEnvelope(body: string): Envelope {
   } catch {
     throw new BusError(BusErrorCodes.INVALID_MESSAGE, 'the message body is not JSON');
   }
+  // JSON that is not an object (`null`, `42`, `"x"`, an array) cannot be an envelope; checked
+  // first, as reading fields of `null` or `'data' in 42` would throw a TypeError instead.
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new BusError(BusErrorCodes.INVALID_MESSAGE, 'the message body is not a JSON object', { fields: ['shape'] });
+  }
   const e = parsed as Partial<Record<keyof Envelope, unknown>>;
   const problems = [
     typeof e.id === 'string' && e.id !== '' ? undefined : 'id',
@@ -60,10 +65,10 @@ export function decodeEnvelope(body: string): Envelope {
     typeof e.source === 'string' ? undefined : 'source',
     typeof e.time === 'string' ? undefined : 'time',
     e.key === undefined || typeof e.key === 'string' ? undefined : 'key',
-    'data' in (parsed as object) ? undefined : 'data',
+    'data' in parsed ? undefined : 'data',
   ].filter((p) => p !== undefined);
-  if (typeof parsed !== 'object' || parsed === null || problems.length > 0) {
-    throw new BusError(BusErrorCodes.INVALID_MESSAGE, `the envelope lacks or has a wrong ${problems.join(', ') || 'shape'}`, { fields: problems });
+  if (problems.length > 0) {
+    throw new BusError(BusErrorCodes.INVALID_MESSAGE, `the envelope lacks or has a wrong ${problems.join(', ')}`, { fields: problems });
   }
   return parsed as Envelope;
 }

@@ -25,6 +25,7 @@ export interface DedupStore<Tx> {
 export function postgresDedupStore(pool: pg.Pool, schema: string): DedupStore<pg.PoolClient> & { ensureTable(): Promise<void> } {
   assertSchemaName(schema);
   let ready: Promise<void> | undefined;
+  // A failed attempt (the database was down) is forgotten, so the next call tries again.
   const ensureTable = () =>
     (ready ??= pool
       .query(
@@ -35,7 +36,13 @@ export function postgresDedupStore(pool: pg.Pool, schema: string): DedupStore<pg
            PRIMARY KEY (group_name, message_id)
          )`,
       )
-      .then(() => undefined));
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          ready = undefined;
+          throw err;
+        },
+      ));
   return {
     ensureTable,
     async once(group, messageId, effect) {
@@ -51,23 +58,35 @@ export function postgresDedupStore(pool: pg.Pool, schema: string): DedupStore<pg
   };
 }
 
-/** Dedup in memory, for tests and single-process runs (forgets on restart). */
+/**
+ * Dedup in memory, for tests and single-process runs (forgets on restart). Calls with one
+ * id run one after another, so a duplicate arriving while the first is running waits for it,
+ * and runs the effect only if the first failed.
+ * @example
+ * const dedup = memoryDedupStore();
+ * await dedup.once('feed', env.id, async () => timelines.add(env.data)); // true
+ * await dedup.once('feed', env.id, async () => timelines.add(env.data)); // false, not run
+ */
 export function memoryDedupStore(): DedupStore<undefined> {
   const seen = new Set<string>();
-  const running = new Map<string, Promise<void>>();
+  // The tail of each id's queue. Set synchronously, before the first await: a check and set
+  // split by an await would let every concurrent caller pass the check before any set it.
+  const queues = new Map<string, Promise<unknown>>();
   return {
     async once(group, messageId, effect) {
       const key = `${group}\u0000${messageId}`;
-      await running.get(key)?.catch(() => undefined);
-      if (seen.has(key)) return false;
-      const run = effect(undefined);
-      running.set(key, run);
-      try {
-        await run;
+      const turn = (queues.get(key) ?? Promise.resolve()).then(async () => {
+        if (seen.has(key)) return false;
+        await effect(undefined);
         seen.add(key);
         return true;
+      });
+      const tail = turn.catch(() => undefined);
+      queues.set(key, tail);
+      try {
+        return await turn;
       } finally {
-        running.delete(key);
+        if (queues.get(key) === tail) queues.delete(key);
       }
     },
   };

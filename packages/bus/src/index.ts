@@ -23,3 +23,5 @@ export { createBus, defaultRedelivery, type Bus, type BusObserver, type BusOptio
 export { memoryDedupStore, postgresDedupStore, type DedupStore } from './idempotent.js';
 export { enqueue, outboxChannel, outboxDdl } from './outbox/outbox.js';
 export { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from './outbox/relay.js';
+export { createRedisStreamsTransport, redisStreamsKeys, type RedisStreamsTransport, type RedisStreamsTransportOptions } from './transports/redis-streams/index.js';
+export { createNatsTransport, type NatsTransport, type NatsTransportOptions } from './transports/nats/index.js';

@@ -8,8 +8,13 @@ export interface MessageDefinition<S extends TSchema = TSchema> {
   readonly version: number;
   readonly topic: string;
   readonly schema: S;
-  /** The ordering key, from the data (messages with the same key are handled in order). */
-  readonly key?: (data: Static<S>) => string;
+  /**
+   * The ordering key, from the data (messages with the same key are handled in order).
+   * A method, not a function-typed property: method parameters are bivariant, so a
+   * `MessageDefinition<TObject<...>>` still fits where a `MessageDefinition` is asked for
+   * (the bus's `messages`); a property would make every keyed definition a type error there.
+   */
+  key?(data: Static<S>): string;
 }
 
 /**

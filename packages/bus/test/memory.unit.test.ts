@@ -186,12 +186,12 @@ describe('memory transport: retention and internals', () => {
 });
 
 describe('createTransport', () => {
-  it('resolves memory: and postgres:, and names the scheme it cannot resolve', async () => {
+  it('resolves memory: and postgres:, and names a scheme it cannot resolve', async () => {
     expect(createTransport('memory:').kind).toBe('memory');
     const postgres = createTransport('postgres://agora@127.0.0.1:1/none');
     expect(postgres.kind).toBe('postgres');
     await postgres.close();
-    for (const url of ['redis://localhost', 'nats://localhost', 'kafka://x']) {
+    for (const url of ['kafka://x', 'amqp://localhost']) {
       try {
         createTransport(url);
         expect.unreachable();

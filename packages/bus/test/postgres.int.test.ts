@@ -159,7 +159,11 @@ describe('postgres transport: consuming', () => {
       byKey.set(key, [...(byKey.get(key) ?? []), delivery.message.id]);
       handled.add(`${who}:${delivery.partition}`);
     };
-    await Promise.all([a.consume(subscription(topic), handler('a')), b.consume(subscription(topic), handler('b'))]);
+    // Two slots each for four partitions: neither transport can hold every partition, so both take part.
+    await Promise.all([
+      a.consume(subscription(topic, { maxInFlight: 2 }), handler('a')),
+      b.consume(subscription(topic, { maxInFlight: 2 }), handler('b')),
+    ]);
     await until(() => [...byKey.values()].reduce((n, ids) => n + ids.length, 0) === 80, 10_000);
 
     expect(overlap).toBe(false);

@@ -2,6 +2,8 @@ import { BusError } from '../errors.js';
 import type { Transport } from '../transport.js';
 import { createMemoryTransport, type MemoryTransportOptions } from './memory.js';
 import { createPostgresTransport, type PostgresTransportOptions } from './postgres/index.js';
+import { createNatsTransport } from './nats/index.js';
+import { createRedisStreamsTransport } from './redis-streams/index.js';
 
 /** What adapters may need besides the URL; each reads its own part. */
 export interface TransportDeps {
@@ -16,8 +18,9 @@ export interface TransportDeps {
  *
  * - `memory:` → {@link createMemoryTransport} (in-process; tests, single-process runs)
  * - `postgres://` → the postgres transport (durable; its own schema, `bus` by default)
- * - `redis://`, `nats://` resolve to their adapters once those exist; until then, like any
- *   other scheme, they fail with BusError `invalid_option` naming the scheme.
+ * - `redis://`, `rediss://` → the Redis Streams transport
+ * - `nats://` → the NATS JetStream transport
+ * - anything else fails with BusError `invalid_option` naming the scheme.
  *
  * @throws BusError `invalid_option` for a malformed URL or a scheme without an adapter.
  * @example
@@ -33,6 +36,11 @@ export function createTransport(url: string, deps: TransportDeps = {}): Transpor
     case 'postgres':
     case 'postgresql':
       return createPostgresTransport({ url, ...deps.postgres });
+    case 'redis':
+    case 'rediss':
+      return createRedisStreamsTransport({ url });
+    case 'nats':
+      return createNatsTransport({ url });
     default:
       throw new BusError('invalid_option', `no transport for scheme ${scheme}:`, { scheme });
   }

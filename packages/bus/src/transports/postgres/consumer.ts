@@ -16,6 +16,10 @@ interface ClaimRow {
   body: string;
 }
 
+
+/** See `wakeAfter`. */
+const WAKE_MARGIN_MS = 15;
+
 /** A delivery this consumer holds: its lease token and the handler's life. */
 interface Held {
   readonly row: ClaimRow;
@@ -173,12 +177,17 @@ export class PostgresConsumer implements Consumer {
     }, this.ctx.pollIntervalMs);
   }
 
+  /**
+   * Claims again after `ms`, plus a margin: the row becomes visible by the database's clock
+   * (`visible_at <= now()`), and a JS timer may fire a millisecond early by it; a wake-up that
+   * finds nothing would leave the message to the next poll.
+   */
   private wakeAfter(ms: number): void {
     if (!this.active) return;
     const timer = this.ctx.clock.setTimeout(() => {
       this.wakeTimers.delete(timer);
       this.wake();
-    }, ms);
+    }, ms + WAKE_MARGIN_MS);
     this.wakeTimers.add(timer);
   }
 
