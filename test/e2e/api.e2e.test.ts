@@ -87,6 +87,36 @@ describe('the walkthrough of the README', () => {
     expect((await api('GET', '/v1/users/ada')).body).toMatchObject({ user: { posts: 0 } });
   });
 
+  it('publishes what happened as events through the outbox, each once, with the envelope of DESIGN.md', async () => {
+    const seen: { type: string; key?: string; data: Record<string, unknown> }[] = [];
+    const transport = system.transport();
+    const consumers = await Promise.all(
+      ['social.posts', 'social.follows'].map((topic) =>
+        transport.consume(
+          { topic, group: `e2e-${topic}`, maxInFlight: 4, visibilityTimeoutMs: 5000, redelivery: { maxAttempts: 3, backoffMs: () => 10 }, startFrom: 'earliest' },
+          async (delivery) => void seen.push(JSON.parse(delivery.message.body) as (typeof seen)[number]),
+        ),
+      ),
+    );
+    const { token } = (await api<{ token: string }>('POST', '/v1/auth/login', { body: { login: 'ada', password } })).body;
+    const { body } = await api<{ post: { id: string } }>('POST', '/v1/posts', { token, body: { text: 'an event' } });
+    await api('POST', '/v1/users/grace/follow', { token });
+    const deadline = Date.now() + 10_000;
+    const arrived = () =>
+      seen.some((e) => e.type === 'social.post.created' && e.data.postId === body.post.id) && seen.filter((e) => e.type.startsWith('social.follow.')).length >= 3;
+    while (!arrived() && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Promise.all(consumers.map((c) => c.stop()));
+    const created = seen.filter((e) => e.type === 'social.post.created' && e.data.postId === body.post.id);
+    expect(created).toHaveLength(1);
+    expect(created[0]).toMatchObject({ version: 1, source: 'social', data: { authorHandle: 'ada', text: 'an event' } });
+    expect(created[0]!.key).toBe(created[0]!.data.authorId);
+    // the walkthrough's follow, unfollow, and this follow: in order for their key
+    const follows = seen.filter((e) => e.type.startsWith('social.follow.')).map((e) => e.type);
+    expect(follows.slice(-3)).toEqual(['social.follow.added', 'social.follow.removed', 'social.follow.added']);
+  });
+
   it('carries one request id from the caller through the gateway and back', async () => {
     const res = await api('GET', '/v1/users/ada', { headers: { 'x-request-id': 'walkthrough-42' } });
     expect(res.headers.get('x-request-id')).toBe('walkthrough-42');

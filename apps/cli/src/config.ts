@@ -24,6 +24,13 @@ export const AgoraConfigSchema = Type.Object(
       embeddedPort: Port(0),
       poolMax: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
     }),
+    bus: section({
+      /**
+       * Where events go: `postgres://...`, `redis://...`, `nats://...` or `memory:`. When absent,
+       * the PostgreSQL transport on the system's own database (schema `bus`).
+       */
+      url: Type.Optional(Type.String({ pattern: '^(postgres(ql)?|rediss?|nats|memory):' })),
+    }),
     auth: section({
       /** PKCS#8 PEM Ed25519 private key; when absent, one is made and kept under dataDir. */
       privateKeyPem: Type.Optional(Type.String({ minLength: 1 })),
@@ -53,6 +60,7 @@ export const AgoraConfigEnv = {
   DATABASE_URL: 'database.url',
   AGORA_DB_PORT: 'database.embeddedPort',
   AGORA_DB_POOL_MAX: 'database.poolMax',
+  AGORA_BUS_URL: 'bus.url',
   AGORA_JWT_PRIVATE_KEY: 'auth.privateKeyPem',
   AGORA_JWT_ISSUER: 'auth.issuer',
   AGORA_JWT_AUDIENCE: 'auth.audience',

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { loadOrCreateSigningKey, signingKeyFromPem, verificationKeyOf, createTokenVerifier, type SigningKey } from '@agora/auth';
+import { createPostgresTransport, createTransport, type PostgresTransport, type Transport } from '@agora/bus';
 import { EmbeddedPostgres } from '@agora/db';
 import { createMemoryRegistry } from '@agora/discovery';
 import { createGateway } from '@agora/gateway';
@@ -16,6 +17,34 @@ export interface RunningSystem {
   gatewayUrl(): string;
   /** The database in use: the embedded one's, or the configured one. */
   databaseUrl(): string;
+  /** The message transport events go to; known once started. */
+  transport(): Transport;
+}
+
+/**
+ * The bus transport: the configured one, or the PostgreSQL transport on the system's own
+ * database. In the latter case the outbox relay publishes and clears the outbox in one
+ * transaction (`publishWithin`): each event is published exactly once.
+ */
+function busComponent(config: AgoraConfig, databaseUrl: () => string, logger: Logger) {
+  let transport: Transport | undefined;
+  return {
+    name: 'bus',
+    async start() {
+      transport = config.bus.url === undefined ? createPostgresTransport({ url: databaseUrl(), logger: logger.child({ component: 'bus' }) }) : createTransport(config.bus.url);
+    },
+    async stop() {
+      await transport?.close();
+    },
+    transport(): Transport {
+      if (transport === undefined) throw new Error('the bus is not started');
+      return transport;
+    },
+    /** Set when the transport shares the services' database. */
+    sameDatabase(): PostgresTransport | undefined {
+      return config.bus.url === undefined ? (transport as PostgresTransport) : undefined;
+    },
+  };
 }
 
 /** The PostgreSQL of the system: the configured server, or an embedded one under dataDir. */
@@ -60,6 +89,7 @@ export async function buildEmbeddedSystem(config: AgoraConfig, logger: Logger, m
   const signingKey = await signingKeyOf(config);
   const tokens = { issuer: config.auth.issuer, audience: config.auth.audience };
   const database = databaseComponent(config, logger);
+  const bus = busComponent(config, () => database.url(), logger);
   const common = { logger, metrics, registry, poolMax: config.database.poolMax, bodyLimitBytes: config.gateway.bodyLimitBytes };
   const gateway = await createGateway({
     routes: agoraRoutes,
@@ -75,6 +105,7 @@ export async function buildEmbeddedSystem(config: AgoraConfig, logger: Logger, m
   });
   const host = new Host({ logger, stopTimeoutMs: config.shutdown.timeoutMs })
     .add(database)
+    .add(bus)
     .add(
       deferred('identity', () =>
         createIdentityService({
@@ -87,7 +118,20 @@ export async function buildEmbeddedSystem(config: AgoraConfig, logger: Logger, m
         }),
       ),
     )
-    .add(deferred('social', () => createSocialService({ ...common, databaseUrl: database.url(), verificationKey: verificationKeyOf(signingKey), tokens, nodeId: 2 })))
+    .add(
+      deferred('social', () => {
+        const shared = bus.sameDatabase();
+        return createSocialService({
+          ...common,
+          databaseUrl: database.url(),
+          verificationKey: verificationKeyOf(signingKey),
+          tokens,
+          nodeId: 2,
+          transport: bus.transport(),
+          ...(shared === undefined ? {} : { publishWithin: (tx, topic, messages) => shared.publishWithin(tx, topic, messages) }),
+        });
+      }),
+    )
     .add(gateway.component);
-  return { host, gatewayUrl: () => gateway.url(), databaseUrl: () => database.url() };
+  return { host, gatewayUrl: () => gateway.url(), databaseUrl: () => database.url(), transport: () => bus.transport() };
 }

@@ -40,6 +40,26 @@ export interface SubscribeOptions {
   readonly redelivery?: RedeliveryPolicy;
 }
 
+export interface PrepareExtra {
+  readonly key?: string;
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * Validates `data` against its declared schema and wraps it in an envelope, ready for a
+ * transport or an outbox. The one place a message is made, for the bus and for outboxes.
+ * @throws BusError `unknown_message_type`, `invalid_message`
+ * @example
+ * await enqueue(tx, 'social', PostCreated.topic, [prepareMessage(catalog, 'social', PostCreated, data)]);
+ */
+export function prepareMessage(catalog: MessageCatalog, source: string, definition: MessageDefinition, data: unknown, extra: PrepareExtra = {}): TransportMessage {
+  catalog.validate(definition.type, data);
+  const key = extra.key ?? definition.key?.(data as never);
+  const envelope = newEnvelope({ type: definition.type, version: definition.version, source, data, ...(key === undefined ? {} : { key }) });
+  // `type` last: a caller's headers must not relabel the message.
+  return { id: envelope.id, ...(key === undefined ? {} : { key }), headers: { ...extra.headers, type: definition.type }, body: encodeEnvelope(envelope) };
+}
+
 /** Default redelivery: 5 deliveries, 100 ms doubling to 10 s. */
 export const defaultRedelivery: RedeliveryPolicy = { maxAttempts: 5, backoffMs: (attempt) => Math.min(10_000, 100 * 2 ** (attempt - 1)) };
 
@@ -61,13 +81,7 @@ export function createBus(options: BusOptions) {
   const replyTopic = `_replies.${options.source}.${randomUUID().slice(0, 8)}`;
   let repliesStarted: Promise<void> | undefined;
 
-  function prepare(definition: MessageDefinition, data: unknown, extra: { key?: string; headers?: Record<string, string> } = {}): TransportMessage {
-    catalog.validate(definition.type, data);
-    const key = extra.key ?? definition.key?.(data as never);
-    const envelope = newEnvelope({ type: definition.type, version: definition.version, source: options.source, data, ...(key === undefined ? {} : { key }) });
-    // `type` last: a caller's headers must not relabel the message.
-    return { id: envelope.id, ...(key === undefined ? {} : { key }), headers: { ...extra.headers, type: definition.type }, body: encodeEnvelope(envelope) };
-  }
+  const prepare = (definition: MessageDefinition, data: unknown, extra?: PrepareExtra) => prepareMessage(catalog, options.source, definition, data, extra);
 
   async function send(definition: MessageDefinition, data: unknown, extra: { key?: string; headers?: Record<string, string> } = {}): Promise<TransportMessage> {
     const message = prepare(definition, data, extra);

@@ -19,7 +19,7 @@ export { createTransport, type TransportDeps } from './transports/index.js';
 export { createPostgresTransport, publishWithin, type PostgresTransport, type PostgresTransportOptions } from './transports/postgres/index.js';
 export { decodeEnvelope, encodeEnvelope, newEnvelope, type Envelope } from './envelope.js';
 export { defineMessage, MessageCatalog, type MessageDefinition } from './messages.js';
-export { createBus, defaultRedelivery, type Bus, type BusObserver, type BusOptions, type HandlerContext, type SubscribeOptions } from './bus.js';
+export { createBus, defaultRedelivery, prepareMessage, type PrepareExtra, type Bus, type BusObserver, type BusOptions, type HandlerContext, type SubscribeOptions } from './bus.js';
 export { memoryDedupStore, postgresDedupStore, type DedupStore } from './idempotent.js';
 export { enqueue, outboxChannel, outboxDdl } from './outbox/outbox.js';
 export { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from './outbox/relay.js';

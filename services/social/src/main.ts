@@ -1,11 +1,15 @@
 import { createTokenVerifier, type VerificationKey } from '@agora/auth';
+import { createOutboxRelay, type OutboxRelayOptions, type Transport } from '@agora/bus';
+import type pg from 'pg';
 import { createIdGenerator, poolStats, serviceDatabase } from '@agora/db';
 import type { Registry } from '@agora/discovery';
 import { poolMetrics, type Logger, type Metrics } from '@agora/observability';
 import { createHttpService, createServiceClient, registeredService, type Component } from '@agora/runtime';
 import { socialApp } from './app/social.js';
+import { socialEvents } from './domain/events.js';
 import { socialRoutes } from './adapters/http.js';
 import { identityDirectory } from './adapters/identity-directory.js';
+import { socialOutbox } from './adapters/outbox.js';
 import { postgresFollows, postgresPosts, postgresProfiles } from './adapters/postgres-store.js';
 
 export const SERVICE = 'social';
@@ -25,6 +29,13 @@ export interface SocialOptions {
   readonly host?: string;
   readonly port?: number;
   readonly bodyLimitBytes?: number;
+  /**
+   * Where social's events go: the outbox relay publishes them there. Without it they stay in
+   * the outbox table (nothing is lost; a relay started later sends them).
+   */
+  readonly transport?: Transport;
+  /** With a transport in the same database: publish and clear the outbox in one transaction. */
+  readonly publishWithin?: OutboxRelayOptions['publishWithin'];
 }
 
 /**
@@ -54,10 +65,11 @@ export async function createSocialService(options: SocialOptions): Promise<Compo
     verifier: createTokenVerifier({ ...options.tokens, key: options.verificationKey }),
     openapi: { title: 'Agora social', version: '0.1.0', description: 'Profiles, follows and posts.' },
   });
+  const outbox = socialOutbox(SERVICE);
   const social = socialApp({
     profiles: postgresProfiles(database.pool),
-    follows: postgresFollows(database.pool),
-    posts: postgresPosts(database.pool),
+    follows: postgresFollows(database.pool, outbox),
+    posts: postgresPosts(database.pool, outbox),
     directory: identityDirectory(createServiceClient({ service: 'identity', registry: options.registry })),
     newId: () => ids.next().toString(),
   });
@@ -67,6 +79,25 @@ export async function createSocialService(options: SocialOptions): Promise<Compo
     instanceId: options.instanceId ?? `${SERVICE}-${options.nodeId}`,
     registry: options.registry,
     http,
-    dependencies: [database.component],
+    dependencies: [database.component, ...(options.transport === undefined ? [] : [relayComponent(options, database.pool, logger)])],
   });
+}
+
+/** The outbox relay as a component: after migrations (the outbox table), before the server. */
+function relayComponent(options: SocialOptions, pool: pg.Pool, logger: Logger): Component {
+  const relay = createOutboxRelay({
+    pool,
+    schema: SERVICE,
+    transport: options.transport!,
+    ...(options.publishWithin === undefined ? {} : { publishWithin: options.publishWithin }),
+    logger,
+  });
+  return {
+    name: `${SERVICE}-outbox-relay`,
+    async start() {
+      for (const event of socialEvents) await options.transport!.declareTopic({ name: event.topic, partitions: 8 });
+      await relay.start();
+    },
+    stop: () => relay.stop(),
+  };
 }

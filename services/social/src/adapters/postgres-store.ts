@@ -2,6 +2,8 @@ import { isForeignKeyViolation, withTransaction, type Queryable } from '@agora/d
 import type pg from 'pg';
 import type { Post, Profile } from '../domain/model.js';
 import type { FollowStore, PostStore, ProfileStore } from '../app/ports.js';
+import { FollowAdded, FollowRemoved, PostCreated, PostDeleted } from '../domain/events.js';
+import type { EventOutbox } from './outbox.js';
 
 interface ProfileRow {
   user_id: string;
@@ -61,7 +63,7 @@ async function lockPair(tx: pg.PoolClient, a: string, b: string): Promise<void> 
   await tx.query('SELECT 1 FROM profiles WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE', [[a, b]]);
 }
 
-export function postgresFollows(pool: pg.Pool): FollowStore {
+export function postgresFollows(pool: pg.Pool, outbox: EventOutbox): FollowStore {
   return {
     follow: (followerId, followeeId) =>
       withTransaction(pool, async (tx) => {
@@ -74,6 +76,7 @@ export function postgresFollows(pool: pg.Pool): FollowStore {
         if (inserted.rowCount === 0) return false;
         await tx.query('UPDATE profiles SET following_count = following_count + 1 WHERE user_id = $1', [followerId]);
         await tx.query('UPDATE profiles SET followers_count = followers_count + 1 WHERE user_id = $1', [followeeId]);
+        await outbox.add(tx, FollowAdded, { followerId, followeeId });
         return true;
       }),
     unfollow: (followerId, followeeId) =>
@@ -83,6 +86,7 @@ export function postgresFollows(pool: pg.Pool): FollowStore {
         if (removed.rowCount === 0) return false;
         await tx.query('UPDATE profiles SET following_count = following_count - 1 WHERE user_id = $1', [followerId]);
         await tx.query('UPDATE profiles SET followers_count = followers_count - 1 WHERE user_id = $1', [followeeId]);
+        await outbox.add(tx, FollowRemoved, { followerId, followeeId });
         return true;
       }),
   };
@@ -91,7 +95,7 @@ export function postgresFollows(pool: pg.Pool): FollowStore {
 const POST_SELECT = `SELECT p.id::text, p.author_id::text, a.handle, p.text, p.created_at
                        FROM posts p JOIN profiles a ON a.user_id = p.author_id`;
 
-export function postgresPosts(pool: pg.Pool): PostStore {
+export function postgresPosts(pool: pg.Pool, outbox: EventOutbox): PostStore {
   return {
     create: ({ id, authorId, text }) =>
       withTransaction(pool, async (tx) => {
@@ -103,7 +107,15 @@ export function postgresPosts(pool: pg.Pool): PostStore {
         }
         await tx.query('UPDATE profiles SET posts_count = posts_count + 1 WHERE user_id = $1', [authorId]);
         const { rows } = await tx.query<PostRow>(`${POST_SELECT} WHERE p.id = $1`, [id]);
-        return toPost(rows[0]!);
+        const post = toPost(rows[0]!);
+        await outbox.add(tx, PostCreated, {
+          postId: post.id,
+          authorId: post.author.id,
+          authorHandle: post.author.handle,
+          text: post.text,
+          createdAt: post.createdAt.toISOString(),
+        });
+        return post;
       }),
     async byId(id) {
       if (!isId(id)) return undefined;
@@ -120,6 +132,7 @@ export function postgresPosts(pool: pg.Pool): PostStore {
             if (post.author_id !== requesterId) return 'not_author' as const;
             await tx.query('DELETE FROM posts WHERE id = $1', [id]);
             await tx.query('UPDATE profiles SET posts_count = posts_count - 1 WHERE user_id = $1', [requesterId]);
+            await outbox.add(tx, PostDeleted, { postId: id, authorId: requesterId });
             return 'deleted' as const;
           })
         : Promise.resolve('not_found' as const),
