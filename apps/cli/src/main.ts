@@ -2,12 +2,14 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '@agora/observability';
 import { ConfigError, PortInUseError, stopOnSignals, StoppedWhileStartingError } from '@agora/runtime';
 import { readAgoraConfig, type AgoraConfig } from './config.js';
+import { dlq } from './dlq.js';
 import { buildEmbeddedSystem } from './system.js';
 
 const HELP = `agora: the Agora social platform backend
 
 Usage:
   agora start [options]    run the whole system in embedded mode (one process, embedded PostgreSQL)
+  agora dlq <command>      list, show, replay or purge dead letters (agora dlq --help)
   agora help               this text
 
 Options of start:
@@ -27,6 +29,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(rest);
+    case 'dlq':
+      return dlq(rest, process.env);
     case 'help':
     case '--help':
     case '-h':

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { loadOrCreateSigningKey, signingKeyFromPem, verificationKeyOf, createTokenVerifier, type SigningKey } from '@agora/auth';
-import { createPostgresTransport, createTransport, type PostgresTransport, type Transport } from '@agora/bus';
+import { createPostgresTransport, createTransport, type DeadLetterStore, type PostgresTransport, type Transport } from '@agora/bus';
 import { EmbeddedPostgres } from '@agora/db';
 import { createMemoryRegistry } from '@agora/discovery';
 import { createGateway } from '@agora/gateway';
@@ -69,6 +69,16 @@ function databaseComponent(config: AgoraConfig, logger: Logger): Component & { u
   };
 }
 
+/** The transport's dead letter queue, for a gateway built before the transport starts. */
+function lazyDeadLetters(transport: () => Transport): DeadLetterStore {
+  return {
+    list: (filter) => transport().deadLetters.list(filter),
+    get: (id) => transport().deadLetters.get(id),
+    replay: (id) => transport().deadLetters.replay(id),
+    purge: (filter) => transport().deadLetters.purge(filter),
+  };
+}
+
 async function signingKeyOf(config: AgoraConfig): Promise<SigningKey> {
   if (config.auth.privateKeyPem !== undefined) return signingKeyFromPem(config.auth.privateKeyPem);
   return loadOrCreateSigningKey(resolve(config.dataDir, 'keys', 'jwt-ed25519.pem'));
@@ -102,6 +112,7 @@ export async function buildEmbeddedSystem(config: AgoraConfig, logger: Logger, m
     bodyLimitBytes: config.gateway.bodyLimitBytes,
     upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
     drainTimeoutMs: Math.floor(config.shutdown.timeoutMs / 2),
+    deadLetters: lazyDeadLetters(() => bus.transport()),
   });
   const host = new Host({ logger, stopTimeoutMs: config.shutdown.timeoutMs })
     .add(database)

@@ -1,10 +1,12 @@
 import { bearerToken, type TokenVerifier } from '@agora/auth';
+import type { DeadLetterStore } from '@agora/bus';
 import type { Registry } from '@agora/discovery';
 import { counter, histogram, type Logger, type Metrics } from '@agora/observability';
 import { systemClock, TimeoutPolicy } from '@agora/resilience';
 import { createHttpService, HttpError, KitErrorCodes, type HttpService } from '@agora/runtime';
 import type { FastifyRequest } from 'fastify';
 import { Agent } from 'undici';
+import { deadLetterRoutes } from './admin-dlq.js';
 import { mergedOpenApi } from './docs.js';
 import { forward, type UpstreamOutcome } from './proxy.js';
 import type { RouteSpec } from './routes.js';
@@ -23,6 +25,8 @@ export interface GatewayOptions {
   readonly drainTimeoutMs?: number;
   /** Circuit breakers per instance, retries of idempotent requests, and the clock they run on. */
   readonly upstream?: UpstreamPolicyOptions;
+  /** The bus's dead letter queue, served at `/admin/dlq` (admin scope) when given. */
+  readonly deadLetters?: DeadLetterStore;
 }
 
 /**
@@ -124,6 +128,10 @@ export async function createGateway(options: GatewayOptions): Promise<HttpServic
     await authenticate(request, { auth: 'required', scopes: ['admin'] });
     return { circuits: await upstreams.circuits() };
   });
+
+  if (options.deadLetters !== undefined) {
+    deadLetterRoutes(app, options.deadLetters, (request) => authenticate(request, { auth: 'required', scopes: ['admin'] }));
+  }
 
   app.addHook('onClose', async () => {
     upstreams.close();
