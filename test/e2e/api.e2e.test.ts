@@ -200,6 +200,8 @@ describe('the walkthrough of the README', () => {
     expect(metrics).toMatch(/http_requests_total\{[^}]*service="social"/);
     expect(metrics).toMatch(/db_pool_connections\{service="social",state="max"\} 10/);
     expect(metrics).toMatch(/gateway_upstream_requests_total\{service="identity",outcome="ok"\}/);
+    expect(metrics).toMatch(/bus_outbox_relayed_total\{service="social"\} [1-9]/);
+    expect(metrics).toMatch(/bus_outbox_backlog\{service="social"\} \d/);
   });
 });
 

@@ -25,3 +25,4 @@ export { enqueue, outboxChannel, outboxDdl } from './outbox/outbox.js';
 export { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from './outbox/relay.js';
 export { createRedisStreamsTransport, redisStreamsKeys, type RedisStreamsTransport, type RedisStreamsTransportOptions } from './transports/redis-streams/index.js';
 export { createNatsTransport, type NatsTransport, type NatsTransportOptions } from './transports/nats/index.js';
+export { busMetrics, groupMetrics, outboxMetrics } from './prometheus.js';

@@ -1,5 +1,5 @@
 import { createTokenVerifier, type VerificationKey } from '@agora/auth';
-import { createOutboxRelay, type OutboxRelayOptions, type Transport } from '@agora/bus';
+import { createOutboxRelay, outboxMetrics, type OutboxRelayOptions, type Transport } from '@agora/bus';
 import type pg from 'pg';
 import { createIdGenerator, poolStats, serviceDatabase } from '@agora/db';
 import type { Registry } from '@agora/discovery';
@@ -79,18 +79,20 @@ export async function createSocialService(options: SocialOptions): Promise<Compo
     instanceId: options.instanceId ?? `${SERVICE}-${options.nodeId}`,
     registry: options.registry,
     http,
-    dependencies: [database.component, ...(options.transport === undefined ? [] : [relayComponent(options, database.pool, logger)])],
+    dependencies: [database.component, ...(options.transport === undefined ? [] : [relayComponent(options, database.pool, logger, options.metrics)])],
   });
 }
 
 /** The outbox relay as a component: after migrations (the outbox table), before the server. */
-function relayComponent(options: SocialOptions, pool: pg.Pool, logger: Logger): Component {
+function relayComponent(options: SocialOptions, pool: pg.Pool, logger: Logger, metrics: Metrics): Component {
+  const onPublished = outboxMetrics(metrics, SERVICE, async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM outbox')).rows[0]?.n ?? 0));
   const relay = createOutboxRelay({
     pool,
     schema: SERVICE,
     transport: options.transport!,
     ...(options.publishWithin === undefined ? {} : { publishWithin: options.publishWithin }),
     logger,
+    onPublished,
   });
   return {
     name: `${SERVICE}-outbox-relay`,
