@@ -26,17 +26,21 @@ export function postgresDedupStore(pool: pg.Pool, schema: string): DedupStore<pg
   assertSchemaName(schema);
   let ready: Promise<void> | undefined;
   // A failed attempt (the database was down) is forgotten, so the next call tries again.
+  // `CREATE TABLE IF NOT EXISTS` is not safe against itself: two processes creating the
+  // table at once make one fail on the catalog's unique index. An advisory lock makes them
+  // take turns; the second then finds the table.
   const ensureTable = () =>
-    (ready ??= pool
-      .query(
+    (ready ??= withTransaction(pool, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`agora.dedup.${schema}`]);
+      await tx.query(
         `CREATE TABLE IF NOT EXISTS ${schema}.processed_messages (
            group_name   text        NOT NULL,
            message_id   text        NOT NULL,
            processed_at timestamptz NOT NULL DEFAULT now(),
            PRIMARY KEY (group_name, message_id)
          )`,
-      )
-      .then(
+      );
+    }).then(
         () => undefined,
         (err: unknown) => {
           ready = undefined;

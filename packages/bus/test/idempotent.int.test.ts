@@ -155,3 +155,20 @@ describe('postgres dedup store: the mark and the effect commit together', () => 
     expect(await store.once('g', 'm1', async () => undefined)).toBe(true);
   });
 });
+
+describe('postgres dedup store: table creation', () => {
+  it('creates its table once when many processes start at the same moment', async () => {
+    // Separate stores stand for separate processes: each runs its own CREATE TABLE IF NOT EXISTS.
+    const schema = `race_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    await pool.query(`CREATE SCHEMA ${schema}`);
+    const pools = Array.from({ length: 8 }, () => createPool({ url: db.url, max: 1 }));
+    try {
+      // Connected first, so that the CREATE statements reach the server together.
+      await Promise.all(pools.map((p) => p.query('SELECT 1')));
+      const stores = pools.map((p) => postgresDedupStore(p, schema));
+      await expect(Promise.all(stores.map((s) => s.ensureTable()))).resolves.toHaveLength(8);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+});

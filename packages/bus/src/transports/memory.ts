@@ -5,8 +5,8 @@ import { MemoryConsumer } from './memory/consumer.js';
 import { createMemoryDeadLetterStore } from './memory/dead-letters.js';
 import { Group } from './memory/group.js';
 import { Topic } from './memory/topic.js';
-
-const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
+import { invalidOption as invalid } from './shared/errors.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './shared/validate.js';
 
 export interface MemoryTransportOptions {
   /** Time for visibility timeouts, backoffs and timestamps; default the system clock. */
@@ -20,10 +20,6 @@ export interface MemoryTransport extends Transport {
   readonly kind: 'memory';
   /** Log entries held across all topics; interest retention keeps this near the unsettled backlog. */
   retainedMessages(): number;
-}
-
-function invalid(message: string, details: Record<string, unknown>): BusError {
-  return new BusError('invalid_option', message, details);
 }
 
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {

@@ -2,6 +2,7 @@ import type { BusClock } from '../../clock.js';
 import { MAX_TIMER_MS } from '../../clock.js';
 import type { Consumer, Delivery, DeliveryHandler, SubscriptionSpec, TransportMessage } from '../../transport.js';
 import type { Group, GroupPartition } from './group.js';
+import { IdleWait } from '../shared/idle.js';
 
 const DONE: Promise<void> = Promise.resolve();
 
@@ -79,7 +80,7 @@ export class MemoryConsumer implements Consumer {
   private readonly running = new Set<MemoryDelivery>();
   private stopping: Promise<void> | undefined;
   private timer: unknown;
-  private onIdle: (() => void) | undefined;
+  private readonly idle = new IdleWait();
 
   constructor(
     readonly spec: SubscriptionSpec,
@@ -123,7 +124,7 @@ export class MemoryConsumer implements Consumer {
     } else {
       this.group.dispatch();
     }
-    if (this.running.size === 0) this.onIdle?.();
+    if (this.running.size === 0) this.idle.notify();
   }
 
   private arm(at: number): void {
@@ -150,16 +151,7 @@ export class MemoryConsumer implements Consumer {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
-    if (this.running.size > 0 && graceMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = this.clock.setTimeout(resolve, Math.min(graceMs, MAX_TIMER_MS));
-        this.onIdle = () => {
-          this.clock.clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.onIdle = undefined;
-    }
+    if (this.running.size > 0 && graceMs > 0) await this.idle.wait(this.clock, graceMs);
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     // Handlers still running past the grace are told to give up; their messages go to others now.

@@ -4,6 +4,7 @@ import type { TransportMessage } from '../../transport.js';
 import type { MemoryConsumer, MemoryDelivery } from './consumer.js';
 import type { AttemptError, MemoryDeadLetterStore } from './dead-letters.js';
 import type { Topic } from './topic.js';
+import { describeError } from '../shared/errors.js';
 
 const IDLE = 0;
 const IN_FLIGHT = 1;
@@ -35,14 +36,6 @@ export interface GroupContext {
   readonly deadLetters: MemoryDeadLetterStore;
 }
 
-/** The text a dead letter keeps of an error. */
-export function errorText(error: unknown): string {
-  if (typeof error === 'object' && error !== null && 'message' in error) {
-    const message = (error as { message: unknown }).message;
-    if (message !== undefined && message !== null) return String(message);
-  }
-  return String(error);
-}
 
 /**
  * A consumer group of a topic: a cursor per partition, shared by its competing consumers,
@@ -149,7 +142,7 @@ export class Group {
   /** A failed attempt: back after the backoff, or to the dead letters after the last one. */
   fail(delivery: MemoryDelivery, error: unknown, delayMs: number | undefined): void {
     const part = delivery.part;
-    this.record(part, errorText(error));
+    this.record(part, describeError(error));
     this.close(delivery);
     const { redelivery } = delivery.consumer.spec;
     if (part.attempt >= redelivery.maxAttempts) return this.bury(part, delivery.message);

@@ -3,6 +3,7 @@ import { partitionOf } from '../../partition.js';
 import type { TransportMessage } from '../../transport.js';
 import type { Group, GroupPartition } from './group.js';
 import { PartitionLog, type LogEntry } from './log.js';
+import { checkMessageSizes } from '../shared/message-size.js';
 
 /** A topic's settings with the defaults filled in. */
 export interface TopicSettings {
@@ -50,16 +51,7 @@ export class Topic {
       let units = message.body.length;
       for (const name in message.headers) units += name.length + (message.headers[name]?.length ?? 0);
       if (units * 3 <= max) continue;
-      let bytes = Buffer.byteLength(message.body);
-      for (const name in message.headers) bytes += Buffer.byteLength(name) + Buffer.byteLength(message.headers[name] ?? '');
-      if (bytes > max) {
-        throw new BusError('message_too_large', `message ${message.id} is ${bytes} bytes; topic ${this.settings.name} takes at most ${max}`, {
-          topic: this.settings.name,
-          id: message.id,
-          bytes,
-          maxMessageBytes: max,
-        });
-      }
+      checkMessageSizes(this.settings.name, [message], max);
     }
   }
 

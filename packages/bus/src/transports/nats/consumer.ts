@@ -4,6 +4,7 @@ import type { Consumer, Delivery, DeliveryHandler, SubscriptionSpec, TransportMe
 import type { AttemptError, AttemptLog } from './attempts.js';
 import type { NatsDeadLetterStore } from './dead-letters.js';
 import { decodeMessage, describeError, MESSAGE_HEADER, ONLY_GROUP_HEADER, type Names } from './names.js';
+import { IdleWait } from '../shared/idle.js';
 
 /** How long a pull waits on the server when every partition has a slot of its own. */
 const LONG_PULL_MS = 5_000;
@@ -89,7 +90,7 @@ export class NatsConsumer implements Consumer {
   private running = 0;
   private stopped = false;
   private stopping: Promise<void> | undefined;
-  private onIdle: (() => void) | undefined;
+  private readonly idle = new IdleWait();
   private readonly pullMs: number;
 
   constructor(
@@ -146,7 +147,7 @@ export class NatsConsumer implements Consumer {
       } finally {
         this.running--;
         this.release();
-        if (this.running === 0) this.onIdle?.();
+        if (this.running === 0) this.idle.notify();
       }
     }
   }
@@ -286,16 +287,7 @@ export class NatsConsumer implements Consumer {
     this.stopped = true;
     for (const cancel of [...this.pulls]) cancel();
     for (const waiter of this.slotWaiters.splice(0)) waiter();
-    if (this.running > 0 && graceMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = this.ctx.clock.setTimeout(resolve, Math.min(graceMs, MAX_TIMER_MS));
-        this.onIdle = () => {
-          this.ctx.clock.clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.onIdle = undefined;
-    }
+    if (this.running > 0 && graceMs > 0) await this.idle.wait(this.ctx.clock, graceMs);
     // Past the grace: give the rest back at once (the attempt is spent), and tell their handlers.
     for (const delivery of [...this.held]) {
       if (!this.close(delivery)) continue;

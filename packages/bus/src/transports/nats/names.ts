@@ -9,12 +9,13 @@ export const ONLY_GROUP_HEADER = 'Agora-Only-Group';
 export const DEAD_HEADER = 'Agora-Dead-Letter';
 
 export const DEFAULT_PREFIX = 'agora';
-export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
-export function invalidOption(message: string, details: Record<string, unknown>): BusError {
-  return new BusError('invalid_option', message, details);
-}
+import { invalidOption } from '../shared/errors.js';
+
+export { invalidOption };
+export { DEFAULT_MAX_MESSAGE_BYTES } from '../shared/validate.js';
+export { messageBytes } from '../shared/message-size.js';
 
 export function unknownTopic(topic: string): BusError {
   return new BusError('unknown_topic', `topic ${topic} is not declared`, { topic });
@@ -84,13 +85,6 @@ export function decodeMessage(meta: string | undefined, body: string, fallbackId
   if (meta === undefined || meta === '') return { id: fallbackId, headers: {}, body };
   const parsed = JSON.parse(meta) as MessageMeta;
   return parsed.key === undefined ? { id: parsed.id, headers: parsed.headers, body } : { id: parsed.id, key: parsed.key, headers: parsed.headers, body };
-}
-
-/** Body and headers in UTF-8 bytes, as the contract counts them (the transport's own headers aside). */
-export function messageBytes(message: TransportMessage): number {
-  let bytes = Buffer.byteLength(message.body);
-  for (const name in message.headers) bytes += Buffer.byteLength(name) + Buffer.byteLength(message.headers[name] ?? '');
-  return bytes;
 }
 
 /** Error text as dead letters keep it. */

@@ -8,15 +8,15 @@ import type { Consumer, DeadLetter, DeliveryHandler, GroupStats, SubscriptionSpe
 import { AttemptLog } from './attempts.js';
 import { NatsConsumer } from './consumer.js';
 import { createNatsDeadLetterStore, ensureDeadLetterStream } from './dead-letters.js';
+import { checkMessageSizes } from '../shared/message-size.js';
+import { checkSubscription, checkTopicName, checkTopicSpec } from '../shared/validate.js';
 import {
   closedError,
   DEFAULT_ACK_WAIT_MS,
-  DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_PREFIX,
   encodeMeta,
   invalidOption,
   MESSAGE_HEADER,
-  messageBytes,
   Names,
   ONLY_GROUP_HEADER,
   unknownTopic,
@@ -256,16 +256,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
     prefix: names.prefix,
 
     async declareTopic(spec: TopicSpec) {
-      const partitions = spec.partitions ?? 1;
-      const maxMessageBytes = spec.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-      const onFull = spec.onFull ?? 'reject';
-      if (typeof spec.name !== 'string' || spec.name === '') throw invalidOption('a topic needs a name', { name: spec.name });
-      if (!Number.isInteger(partitions) || partitions < 1) throw invalidOption(`partitions must be a positive integer, got ${partitions}`, { topic: spec.name, partitions });
-      if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalidOption(`maxMessageBytes must be a positive integer, got ${maxMessageBytes}`, { topic: spec.name, maxMessageBytes });
-      if (spec.maxUnacked !== undefined && (!Number.isInteger(spec.maxUnacked) || spec.maxUnacked < 1)) {
-        throw invalidOption(`maxUnacked must be a positive integer, got ${spec.maxUnacked}`, { topic: spec.name, maxUnacked: spec.maxUnacked });
-      }
-      if (onFull !== 'wait' && onFull !== 'reject') throw invalidOption(`onFull must be 'wait' or 'reject', got ${String(onFull)}`, { topic: spec.name, onFull });
+      checkTopicName(spec);
+      const { partitions, maxMessageBytes, onFull } = checkTopicSpec(spec);
       try {
         await settingsOf(spec.name);
         return; // re-declaring keeps the first settings
@@ -301,17 +293,7 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
     async publish(topic, messages, publishOptions = {}) {
       const { signal } = publishOptions;
       const settings = await settingsOf(topic);
-      for (const message of messages) {
-        const bytes = messageBytes(message);
-        if (bytes > settings.maxMessageBytes) {
-          throw new BusError('message_too_large', `message ${message.id} is ${bytes} bytes; topic ${topic} takes at most ${settings.maxMessageBytes}`, {
-            topic,
-            id: message.id,
-            bytes,
-            maxMessageBytes: settings.maxMessageBytes,
-          });
-        }
-      }
+      checkMessageSizes(topic, messages, settings.maxMessageBytes);
       const { js } = await ready();
       if (settings.maxUnacked === null) {
         for (let from = 0; from < messages.length; from += PIPELINE) {
@@ -337,13 +319,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
     },
 
     async consume(spec: SubscriptionSpec, handler: DeliveryHandler): Promise<Consumer> {
-      const { maxInFlight, visibilityTimeoutMs, redelivery } = spec;
-      if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidOption(`maxInFlight must be a positive integer, got ${maxInFlight}`, { maxInFlight });
-      if (!(visibilityTimeoutMs > 0)) throw invalidOption(`visibilityTimeoutMs must be positive, got ${visibilityTimeoutMs}`, { visibilityTimeoutMs });
-      if (!Number.isInteger(redelivery.maxAttempts) || redelivery.maxAttempts < 1) {
-        throw invalidOption(`redelivery.maxAttempts must be an integer >= 1, got ${redelivery.maxAttempts}`, { maxAttempts: redelivery.maxAttempts });
-      }
-      const settings = await declareGroup(spec.topic, spec.group, spec.startFrom, Math.ceil(visibilityTimeoutMs));
+      checkSubscription(spec);
+      const settings = await declareGroup(spec.topic, spec.group, spec.startFrom, Math.ceil(spec.visibilityTimeoutMs));
       const { nc, attempts } = await ready();
       const consumer = new NatsConsumer(spec, handler, {
         nc,

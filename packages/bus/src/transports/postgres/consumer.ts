@@ -4,6 +4,8 @@ import type { Consumer, Delivery, DeliveryHandler, SubscriptionSpec, TransportMe
 import type { TopicEvent } from './notifier.js';
 import { channelOf, DEFAULT_GRACE_MS, describeError, errorEntrySql } from './options.js';
 import type { BusClock } from '../../clock.js';
+import { ClaimLoop } from '../shared/claim-loop.js';
+import { abandon, handleDelivery, HeldSet, Work, type Held as SettleOnce } from '../shared/settle.js';
 
 interface ClaimRow {
   partition: number;
@@ -21,10 +23,8 @@ interface ClaimRow {
 const WAKE_MARGIN_MS = 15;
 
 /** A delivery this consumer holds: its lease token and the handler's life. */
-interface Held {
+interface Held extends SettleOnce {
   readonly row: ClaimRow;
-  readonly controller: AbortController;
-  settled: boolean;
   timer: unknown;
 }
 
@@ -89,14 +89,11 @@ returning d.partition, d.seq, d.attempts, d.token, m.id, m.key, m.headers, m.bod
  * settlement, at the end of a nack's backoff, and every `pollIntervalMs`.
  */
 export class PostgresConsumer implements Consumer {
-  private readonly held = new Map<string, Held>();
-  private readonly running = new Set<Promise<void>>();
+  private readonly held: HeldSet<Held>;
+  private readonly work: Work;
+  private readonly loop: ClaimLoop;
   private readonly claim: string;
   private readonly channel: string;
-  private active = true;
-  private claiming = false;
-  private again = false;
-  private pollTimer: unknown;
   private readonly wakeTimers = new Set<unknown>();
   private unlisten: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -108,6 +105,12 @@ export class PostgresConsumer implements Consumer {
   ) {
     this.claim = claimSql(ctx.schema);
     this.channel = channelOf(ctx.schema);
+    this.work = new Work(ctx.logger, spec);
+    this.held = new HeldSet(ctx.clock, () => this.wake());
+    this.loop = new ClaimLoop(spec, ctx, {
+      free: () => this.spec.maxInFlight - this.held.size,
+      claim: (free) => this.claimOnce(free),
+    });
   }
 
   get inFlight(): number {
@@ -118,8 +121,7 @@ export class PostgresConsumer implements Consumer {
     this.unlisten = await this.ctx.listen((event) => {
       if (event === 'published') this.wake();
     });
-    this.schedulePoll();
-    this.wake();
+    this.loop.start();
   }
 
   stop(options: { graceMs?: number } = {}): Promise<void> {
@@ -128,27 +130,15 @@ export class PostgresConsumer implements Consumer {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
-    this.active = false;
+    // A claim in progress hands what it got straight back (see claimOnce); no need to wait for it.
+    void this.loop.stop();
     this.unlisten?.();
-    if (this.pollTimer !== undefined) this.ctx.clock.clearTimeout(this.pollTimer);
     for (const timer of this.wakeTimers) this.ctx.clock.clearTimeout(timer);
     this.wakeTimers.clear();
 
-    if (this.running.size > 0) {
-      let graceTimer: unknown;
-      const grace = new Promise<void>((resolve) => {
-        graceTimer = this.ctx.clock.setTimeout(resolve, graceMs);
-      });
-      await Promise.race([Promise.allSettled([...this.running]), grace]);
-      if (graceTimer !== undefined) this.ctx.clock.clearTimeout(graceTimer);
-    }
+    if (this.work.size > 0) await this.work.settledWithin(this.ctx.clock, graceMs);
 
-    const left = [...this.held.values()].filter((held) => !held.settled);
-    for (const held of left) {
-      held.settled = true;
-      this.forget(held);
-      held.controller.abort(new DOMException('consumer stopped', 'AbortError'));
-    }
+    const left = abandon(this.held, (held) => this.forget(held));
     if (left.length > 0) {
       // Give the leases back now rather than at their timeout, so another consumer takes them at once.
       await this.ctx.pool
@@ -169,21 +159,13 @@ export class PostgresConsumer implements Consumer {
     this.ctx.onStopped(this);
   }
 
-  private schedulePoll(): void {
-    if (!this.active) return;
-    this.pollTimer = this.ctx.clock.setTimeout(() => {
-      this.wake();
-      this.schedulePoll();
-    }, this.ctx.pollIntervalMs);
-  }
-
   /**
    * Claims again after `ms`, plus a margin: the row becomes visible by the database's clock
    * (`visible_at <= now()`), and a JS timer may fire a millisecond early by it; a wake-up that
    * finds nothing would leave the message to the next poll.
    */
   private wakeAfter(ms: number): void {
-    if (!this.active) return;
+    if (!this.loop.active) return;
     const timer = this.ctx.clock.setTimeout(() => {
       this.wakeTimers.delete(timer);
       this.wake();
@@ -191,27 +173,8 @@ export class PostgresConsumer implements Consumer {
     this.wakeTimers.add(timer);
   }
 
-  /** Claims up to the free slots; coalesces wake-ups that arrive during a claim into one more. */
   private wake(): void {
-    if (!this.active) return;
-    if (this.claiming) {
-      this.again = true;
-      return;
-    }
-    const free = this.spec.maxInFlight - this.held.size;
-    if (free <= 0) return;
-    this.claiming = true;
-    this.again = false;
-    void this.claimOnce(free).then(
-      (full) => {
-        this.claiming = false;
-        if (this.again || full) this.wake();
-      },
-      (err: unknown) => {
-        this.claiming = false;
-        this.ctx.logger.warn({ err, topic: this.spec.topic, group: this.spec.group }, 'bus claim failed; retrying at the next poll');
-      },
-    );
+    this.loop.wake();
   }
 
   /** Resolves true when every free slot was filled (there may be more to take). */
@@ -228,7 +191,7 @@ export class PostgresConsumer implements Consumer {
     ]);
     rows.sort((a, b) => compareSeq(a.seq, b.seq));
     for (const row of rows) {
-      if (!this.active) {
+      if (!this.loop.active) {
         // Stopped while claiming: hand the lease straight back (its attempt still counted).
         void this.ctx.pool
           .query(`update ${this.ctx.schema}.deliveries set state = 'ready', visible_at = now(), token = null, attempts = greatest(attempts - 1, 0) where topic = $1 and grp = $2 and token = $3`, [
@@ -246,46 +209,24 @@ export class PostgresConsumer implements Consumer {
 
   private dispatch(row: ClaimRow, sentAt: number): void {
     const held: Held = { row, controller: new AbortController(), settled: false, timer: undefined };
-    this.held.set(row.token, held);
+    this.held.add(held);
     held.timer = this.ctx.clock.setTimeout(() => {
       held.timer = undefined;
       const text = `visibility timeout of ${this.spec.visibilityTimeoutMs} ms passed`;
       held.controller.abort(new DOMException(text, 'TimeoutError'));
       // The holder is alive but late: settle the lease as a failed attempt now instead of
       // waiting for another claim to notice it (which is what happens when the holder died).
-      this.track(this.settle(held, () => this.expire(held, text)));
+      this.work.track(this.settle(held, () => this.expire(held, text)));
     }, Math.max(0, this.spec.visibilityTimeoutMs - (this.ctx.clock.now() - sentAt)));
 
     const maxAttempts = this.spec.redelivery.maxAttempts;
     if (row.attempts > maxAttempts) {
       // The last allowed attempt timed out (its lease expired): no delivery is left to make.
-      this.track(this.deadLetterRow(held, null, maxAttempts).finally(() => this.wake()));
+      this.work.track(this.deadLetterRow(held, null, maxAttempts).finally(() => this.wake()));
       return;
     }
 
-    const delivery = this.delivery(held);
-    const run = (async () => {
-      let failed = false;
-      let failure: unknown;
-      try {
-        await this.handler(delivery);
-      } catch (err) {
-        failed = true;
-        failure = err;
-      }
-      // A settlement that fails (the database is away) rejects here and is logged by track();
-      // the lease then runs out and the message is redelivered.
-      if (!held.settled) await (failed ? delivery.nack(failure) : delivery.ack());
-    })();
-    this.track(run);
-  }
-
-  private track(work: Promise<void>): void {
-    const tracked = work.catch((err: unknown) => {
-      this.ctx.logger.error({ err, topic: this.spec.topic, group: this.spec.group }, 'settling a delivery failed; it is redelivered after its visibility timeout');
-    });
-    this.running.add(tracked);
-    void tracked.finally(() => this.running.delete(tracked));
+    this.work.track(handleDelivery(this.handler, this.delivery(held), held));
   }
 
   private delivery(held: Held): Delivery {
@@ -309,22 +250,12 @@ export class PostgresConsumer implements Consumer {
     };
   }
 
-  /** The first settlement wins; later calls resolve without effect. */
-  private async settle(held: Held, action: () => Promise<void>): Promise<void> {
-    if (held.settled) return;
-    held.settled = true;
-    try {
-      await action();
-    } finally {
-      this.forget(held);
-      this.wake();
-    }
+  private settle(held: Held, action: () => Promise<void>): Promise<void> {
+    return this.held.settle(held, action);
   }
 
   private forget(held: Held): void {
-    if (held.timer !== undefined) this.ctx.clock.clearTimeout(held.timer);
-    held.timer = undefined;
-    this.held.delete(held.row.token);
+    this.held.forget(held);
   }
 
   private async ack(held: Held): Promise<void> {

@@ -2,9 +2,9 @@ import type pg from 'pg';
 import type { DbLogger } from '@agora/db';
 import type { BusClock } from '../../clock.js';
 
-/** What a NOTIFY said: messages became claimable ('published'), or room was made ('settled'). */
-export type TopicEvent = 'published' | 'settled';
-type Listener = (event: TopicEvent) => void;
+import { TopicListeners, type TopicListener as Listener } from '../shared/topic-listeners.js';
+
+export type { TopicEvent } from '../shared/topic-listeners.js';
 
 /**
  * One LISTEN connection per transport, checked out of the pool on first subscription and
@@ -13,7 +13,7 @@ type Listener = (event: TopicEvent) => void;
  * (NOTIFYs sent meanwhile are lost; the consumers' polls cover the gap anyway).
  */
 export class Notifier {
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly listeners = new TopicListeners();
   private client: pg.PoolClient | undefined;
   private connecting: Promise<void> | undefined;
   private retryTimer: unknown;
@@ -29,17 +29,7 @@ export class Notifier {
 
   /** Registers `listener` for `topic`; resolves once LISTEN is in place (or failed: polls take over). */
   async subscribe(topic: string, listener: Listener): Promise<() => void> {
-    let set = this.listeners.get(topic);
-    if (set === undefined) {
-      set = new Set();
-      this.listeners.set(topic, set);
-    }
-    set.add(listener);
-    const unsubscribe = () => {
-      const current = this.listeners.get(topic);
-      current?.delete(listener);
-      if (current?.size === 0) this.listeners.delete(topic);
-    };
+    const unsubscribe = this.listeners.add(topic, listener);
     await this.ensure();
     return unsubscribe;
   }
@@ -91,11 +81,7 @@ export class Notifier {
   }
 
   private readonly onNotification = (message: pg.Notification): void => {
-    const payload = message.payload ?? '';
-    const topic = payload.slice(2);
-    const event: TopicEvent | undefined = payload.startsWith('p:') ? 'published' : payload.startsWith('s:') ? 'settled' : undefined;
-    if (event === undefined) return;
-    for (const listener of this.listeners.get(topic) ?? []) listener(event);
+    this.listeners.dispatch(message.payload ?? '');
   };
 
   private readonly onError = (err: Error): void => {
@@ -118,7 +104,7 @@ export class Notifier {
       if (this.listeners.size === 0) return;
       void this.ensure().then(() => {
         // Whatever was published while we were deaf is claimable now.
-        if (this.client !== undefined) for (const set of this.listeners.values()) for (const listener of set) listener('published');
+        if (this.client !== undefined) this.listeners.broadcast('published');
       });
     }, this.retryMs);
   }

@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import type { DbLogger } from '@agora/db';
 import type { BusClock } from '../../clock.js';
-import { BusError, BusErrorCodes } from '../../errors.js';
+
+export { describeError, invalidOption, unknownTopic } from '../shared/errors.js';
+export { DEFAULT_MAX_MESSAGE_BYTES } from '../shared/validate.js';
 
 /** Options of `createPostgresTransport`. Give `pool` or `url`. */
 export interface PostgresTransportOptions {
@@ -25,7 +27,6 @@ export interface PostgresTransportOptions {
 
 export const DEFAULT_SCHEMA = 'bus';
 export const DEFAULT_POLL_INTERVAL_MS = 1_000;
-export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
 export const DEFAULT_GRACE_MS = 5_000;
 
 /**
@@ -37,22 +38,6 @@ export function channelOf(schema: string): string {
   return `agora_bus.${schema}`;
 }
 
-export function invalidOption(message: string, details: Record<string, unknown>): BusError {
-  return new BusError(BusErrorCodes.INVALID_OPTION, message, details);
-}
-
-export function unknownTopic(topic: string): BusError {
-  return new BusError(BusErrorCodes.UNKNOWN_TOPIC, `topic "${topic}" is not declared`, { topic });
-}
-
-/** What a failed attempt records: an error's `message`, or the thrown value as text (as the memory transport does). */
-export function describeError(error: unknown): string {
-  if (typeof error === 'object' && error !== null && 'message' in error) {
-    const message = (error as { message: unknown }).message;
-    if (message !== undefined && message !== null) return String(message);
-  }
-  return String(error);
-}
 
 /**
  * SQL for an error entry `{ at, attempt, error }`, `at` read from the server clock as ISO 8601

@@ -3,6 +3,7 @@ import { BusError, BusErrorCodes } from '../../errors.js';
 import { partitionOf } from '../../partition.js';
 import type { TransportMessage } from '../../transport.js';
 import { channelOf, DEFAULT_SCHEMA, unknownTopic } from './options.js';
+import { messageBytes } from '../shared/message-size.js';
 
 interface TopicRow {
   partitions: number;
@@ -12,13 +13,7 @@ interface TopicRow {
 }
 
 /** Size a message counts against `maxMessageBytes`: UTF-8 bytes of body, header names and values. */
-export function messageBytes(message: TransportMessage): number {
-  let bytes = Buffer.byteLength(message.body, 'utf8');
-  for (const [name, value] of Object.entries(message.headers)) {
-    bytes += Buffer.byteLength(name, 'utf8') + Buffer.byteLength(value, 'utf8');
-  }
-  return bytes;
-}
+export { messageBytes };
 
 /** Options of {@link publishWithin}. */
 export interface PublishWithinOptions {

@@ -9,7 +9,6 @@ import { Notifier } from './notifier.js';
 import {
   channelOf,
   DEFAULT_GRACE_MS,
-  DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_SCHEMA,
   invalidOption,
@@ -17,6 +16,8 @@ import {
   type PostgresTransportOptions,
 } from './options.js';
 import { publishWithin } from './publish.js';
+import { checkSubscription, checkTopicSpec } from '../shared/validate.js';
+import { waitForRoom as waitForRoomOf, type RoomWatch } from '../shared/wait-for-room.js';
 
 /** The PostgreSQL transport: the {@link Transport} contract plus publishing inside a caller's transaction. */
 export interface PostgresTransport extends Transport {
@@ -125,30 +126,8 @@ export function createPostgresTransport(options: PostgresTransportOptions): Post
     });
   }
 
-  async function waitForRoom(topic: string, signal: AbortSignal | undefined): Promise<void> {
-    signal?.throwIfAborted();
-    let unsubscribe: (() => void) | undefined;
-    let timer: unknown;
-    let onAbort: (() => void) | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        onAbort = () => reject(signal?.reason);
-        signal?.addEventListener('abort', onAbort, { once: true });
-        timer = clock.setTimeout(resolve, pollIntervalMs);
-        void notifier
-          .subscribe(topic, (event) => {
-            if (event === 'settled') resolve();
-          })
-          .then((off) => {
-            unsubscribe = off;
-          });
-      });
-    } finally {
-      unsubscribe?.();
-      if (timer !== undefined) clock.clearTimeout(timer);
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-    }
-  }
+  const roomWatch: RoomWatch = { clock, pollIntervalMs, subscribe: (topic, listener) => notifier.subscribe(topic, listener) };
+  const waitForRoom = (topic: string, signal: AbortSignal | undefined) => waitForRoomOf(roomWatch, topic, signal);
 
   async function publishChunks(topic: string, messages: readonly TransportMessage[], size: number, signal: AbortSignal | undefined): Promise<void> {
     for (let from = 0; from < messages.length; ) {
@@ -170,15 +149,7 @@ export function createPostgresTransport(options: PostgresTransportOptions): Post
     schema,
 
     async declareTopic(spec: TopicSpec) {
-      const partitions = spec.partitions ?? 1;
-      const maxMessageBytes = spec.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-      const onFull = spec.onFull ?? 'reject';
-      if (!Number.isInteger(partitions) || partitions < 1) throw invalidOption(`partitions must be a positive integer, got ${partitions}`, { topic: spec.name, partitions });
-      if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalidOption(`maxMessageBytes must be a positive integer, got ${maxMessageBytes}`, { topic: spec.name, maxMessageBytes });
-      if (spec.maxUnacked !== undefined && (!Number.isInteger(spec.maxUnacked) || spec.maxUnacked < 1)) {
-        throw invalidOption(`maxUnacked must be a positive integer, got ${spec.maxUnacked}`, { topic: spec.name, maxUnacked: spec.maxUnacked });
-      }
-      if (onFull !== 'wait' && onFull !== 'reject') throw invalidOption(`onFull must be 'wait' or 'reject', got ${String(onFull)}`, { topic: spec.name, onFull });
+      const { partitions, maxMessageBytes, onFull } = checkTopicSpec(spec);
       await ready();
       await pool.query(
         `insert into ${schema}.topics (name, partitions, max_message_bytes, max_unacked, on_full)
@@ -218,12 +189,7 @@ export function createPostgresTransport(options: PostgresTransportOptions): Post
     },
 
     async consume(subscription: SubscriptionSpec, handler: DeliveryHandler): Promise<Consumer> {
-      const { maxInFlight, visibilityTimeoutMs, redelivery } = subscription;
-      if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidOption(`maxInFlight must be a positive integer, got ${maxInFlight}`, { maxInFlight });
-      if (!(visibilityTimeoutMs > 0)) throw invalidOption(`visibilityTimeoutMs must be positive, got ${visibilityTimeoutMs}`, { visibilityTimeoutMs });
-      if (!Number.isInteger(redelivery.maxAttempts) || redelivery.maxAttempts < 1) {
-        throw invalidOption(`redelivery.maxAttempts must be an integer >= 1, got ${redelivery.maxAttempts}`, { maxAttempts: redelivery.maxAttempts });
-      }
+      checkSubscription(subscription);
       await declareGroup(subscription.topic, subscription.group, subscription.startFrom === undefined ? {} : { startFrom: subscription.startFrom });
       const partitions = partitionsOf.get(subscription.topic) ?? (await topicRow(subscription.topic)).partitions;
       const consumer = new PostgresConsumer(subscription, handler, {

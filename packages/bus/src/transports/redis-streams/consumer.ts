@@ -5,15 +5,15 @@ import type { Consumer, Delivery, DeliveryHandler, SubscriptionSpec, TransportMe
 import type { ScriptRunner } from './commands.js';
 import type { TopicEvent } from './notifier.js';
 import { DEFAULT_GRACE_MS, describeError, type TopicKeys } from './options.js';
+import { ClaimLoop } from '../shared/claim-loop.js';
+import { abandon, handleDelivery, HeldSet, Work, type Held as SettleOnce } from '../shared/settle.js';
 
 /** A delivery this consumer holds: its lease and the handler's life. */
-interface Held {
+interface Held extends SettleOnce {
   readonly partition: number;
   readonly token: string;
   readonly attempt: number;
   readonly message: TransportMessage;
-  readonly controller: AbortController;
-  settled: boolean;
   timer: unknown;
 }
 
@@ -52,13 +52,10 @@ function toMessage(fields: readonly string[]): TransportMessage {
  * and every `pollIntervalMs`.
  */
 export class RedisStreamsConsumer implements Consumer {
-  private readonly held = new Set<Held>();
-  private readonly running = new Set<Promise<void>>();
+  private readonly held: HeldSet<Held>;
+  private readonly work: Work;
+  private readonly loop: ClaimLoop;
   private busy = 0;
-  private active = true;
-  private claiming: Promise<void> | undefined;
-  private again = false;
-  private pollTimer: unknown;
   private wakeTimer: { handle: unknown; at: number } | undefined;
   private unlisten: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -72,6 +69,13 @@ export class RedisStreamsConsumer implements Consumer {
     private readonly ctx: ConsumerContext,
   ) {
     this.nextPartition = Math.floor(Math.random() * ctx.partitions);
+    this.work = new Work(ctx.logger, spec);
+    this.held = new HeldSet(ctx.clock, () => this.wake());
+    this.loop = new ClaimLoop(spec, ctx, {
+      // Slots count running handlers, not held leases (see the class comment).
+      free: () => this.spec.maxInFlight - this.busy,
+      claim: (free) => this.claimOnce(free),
+    });
   }
 
   get inFlight(): number {
@@ -80,8 +84,7 @@ export class RedisStreamsConsumer implements Consumer {
 
   async start(): Promise<void> {
     this.unlisten = await this.ctx.listen(() => this.wake());
-    this.schedulePoll();
-    this.wake();
+    this.loop.start();
   }
 
   stop(options: { graceMs?: number } = {}): Promise<void> {
@@ -90,29 +93,16 @@ export class RedisStreamsConsumer implements Consumer {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
-    this.active = false;
+    const claimed = this.loop.stop();
     this.unlisten?.();
-    if (this.pollTimer !== undefined) this.ctx.clock.clearTimeout(this.pollTimer);
     if (this.wakeTimer !== undefined) this.ctx.clock.clearTimeout(this.wakeTimer.handle);
     this.wakeTimer = undefined;
     // A claim in progress hands what it got straight back (see claimOnce).
-    await this.claiming;
+    await claimed;
 
-    if (this.running.size > 0 && graceMs > 0) {
-      let graceTimer: unknown;
-      const grace = new Promise<void>((resolve) => {
-        graceTimer = this.ctx.clock.setTimeout(resolve, Math.min(graceMs, MAX_TIMER_MS));
-      });
-      await Promise.race([Promise.allSettled([...this.running]), grace]);
-      if (graceTimer !== undefined) this.ctx.clock.clearTimeout(graceTimer);
-    }
+    if (this.work.size > 0 && graceMs > 0) await this.work.settledWithin(this.ctx.clock, Math.min(graceMs, MAX_TIMER_MS));
 
-    const left = [...this.held].filter((held) => !held.settled);
-    for (const held of left) {
-      held.settled = true;
-      this.forget(held);
-      held.controller.abort(new DOMException('consumer stopped', 'AbortError'));
-    }
+    const left = abandon(this.held, (held) => this.forget(held));
     // Give the leases back now rather than at their timeout, so another consumer takes them at once.
     if (left.length > 0) await this.release(left.map((held) => [held.partition, held.token] as const));
     this.ctx.onStopped(this);
@@ -126,17 +116,9 @@ export class RedisStreamsConsumer implements Consumer {
     }
   }
 
-  private schedulePoll(): void {
-    if (!this.active) return;
-    this.pollTimer = this.ctx.clock.setTimeout(() => {
-      this.wake();
-      this.schedulePoll();
-    }, this.ctx.pollIntervalMs);
-  }
-
   /** Wakes up after `ms`, keeping one timer: the earliest asked for. */
   private wakeAfter(ms: number): void {
-    if (!this.active) return;
+    if (!this.loop.active) return;
     const delay = Math.min(Math.max(0, ms), MAX_TIMER_MS);
     const at = this.ctx.clock.now() + delay;
     if (this.wakeTimer !== undefined) {
@@ -150,26 +132,8 @@ export class RedisStreamsConsumer implements Consumer {
     this.wakeTimer = { handle, at };
   }
 
-  /** Claims up to the free slots; coalesces wake-ups that arrive during a claim into one more. */
   private wake(): void {
-    if (!this.active) return;
-    if (this.claiming !== undefined) {
-      this.again = true;
-      return;
-    }
-    const free = this.spec.maxInFlight - this.busy;
-    if (free <= 0) return;
-    this.again = false;
-    this.claiming = this.claimOnce(free).then(
-      (full) => {
-        this.claiming = undefined;
-        if (this.again || full) this.wake();
-      },
-      (err: unknown) => {
-        this.claiming = undefined;
-        this.ctx.logger.warn({ err, topic: this.spec.topic, group: this.spec.group }, 'bus claim failed; retrying at the next poll');
-      },
-    );
+    this.loop.wake();
   }
 
   /** Resolves true when every free slot was filled (there may be more to take). */
@@ -193,7 +157,7 @@ export class RedisStreamsConsumer implements Consumer {
     ])) as [number, number, ClaimRow[]];
     const [now, nextAt, rows] = reply;
     if (nextAt >= 0) this.wakeAfter(nextAt - now);
-    if (!this.active) {
+    if (!this.loop.active) {
       // Stopped while claiming: hand the leases straight back.
       if (rows.length > 0) await this.release(rows.map(([partition, , token]) => [partition, token] as const));
       return false;
@@ -213,36 +177,19 @@ export class RedisStreamsConsumer implements Consumer {
       held.controller.abort(new DOMException(text, 'TimeoutError'));
       // The holder is alive but late: settle the lease as a failed attempt now instead of
       // waiting for another claim to notice it (which is what happens when the holder died).
-      this.track(this.settle(held, () => this.fail(held, text, 'retry', 0)));
+      this.work.track(this.settle(held, () => this.fail(held, text, 'retry', 0)));
     }, Math.max(0, timeoutMs - (this.ctx.clock.now() - sentAt)));
 
-    const delivery = this.delivery(held);
     const run = (async () => {
-      let failed = false;
-      let failure: unknown;
       try {
-        await this.handler(delivery);
-      } catch (err) {
-        failed = true;
-        failure = err;
-      }
-      try {
-        // An explicit settlement in the handler wins over how it ended.
-        if (!held.settled) await (failed ? delivery.nack(failure) : delivery.ack());
+        await handleDelivery(this.handler, this.delivery(held), held);
       } finally {
+        // The slot is the handler's until it has returned and its delivery is settled.
         this.busy--;
         this.wake();
       }
     })();
-    this.track(run);
-  }
-
-  private track(work: Promise<void>): void {
-    const tracked = work.catch((err: unknown) => {
-      this.ctx.logger.error({ err, topic: this.spec.topic, group: this.spec.group }, 'settling a delivery failed; it is redelivered after its visibility timeout');
-    });
-    this.running.add(tracked);
-    void tracked.finally(() => this.running.delete(tracked));
+    this.work.track(run);
   }
 
   private delivery(held: Held): Delivery {
@@ -259,22 +206,12 @@ export class RedisStreamsConsumer implements Consumer {
     };
   }
 
-  /** The first settlement wins; later calls resolve without effect. */
-  private async settle(held: Held, action: () => Promise<void>): Promise<void> {
-    if (held.settled) return;
-    held.settled = true;
-    try {
-      await action();
-    } finally {
-      this.forget(held);
-      this.wake();
-    }
+  private settle(held: Held, action: () => Promise<void>): Promise<void> {
+    return this.held.settle(held, action);
   }
 
   private forget(held: Held): void {
-    if (held.timer !== undefined) this.ctx.clock.clearTimeout(held.timer);
-    held.timer = undefined;
-    this.held.delete(held);
+    this.held.forget(held);
   }
 
   private async ack(held: Held): Promise<void> {

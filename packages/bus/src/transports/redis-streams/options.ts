@@ -3,6 +3,9 @@ import type { DbLogger } from '@agora/db';
 import type { BusClock } from '../../clock.js';
 import { BusError, BusErrorCodes } from '../../errors.js';
 
+export { describeError, invalidOption, unknownTopic } from '../shared/errors.js';
+export { DEFAULT_MAX_MESSAGE_BYTES } from '../shared/validate.js';
+
 /** Options of `createRedisStreamsTransport`. Give `redis` or `url`. */
 export interface RedisStreamsTransportOptions {
   /** A client to use for commands; the transport never quits it (it duplicates it for pub/sub). */
@@ -25,7 +28,6 @@ export interface RedisStreamsTransportOptions {
 
 export const DEFAULT_PREFIX = 'bus:';
 export const DEFAULT_POLL_INTERVAL_MS = 1_000;
-export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
 export const DEFAULT_GRACE_MS = 5_000;
 
 /** The keys of one topic. */
@@ -71,23 +73,6 @@ export const topicsKey = (prefix: string): string => `${prefix}topics`;
 /** The pub/sub channel: `p:<topic>` (something became claimable), `s:<topic>` (room made on an onFull 'wait' topic). */
 export const channelKey = (prefix: string): string => `${prefix}events`;
 
-export function invalidOption(message: string, details: Record<string, unknown>): BusError {
-  return new BusError(BusErrorCodes.INVALID_OPTION, message, details);
-}
-
-export function unknownTopic(topic: string): BusError {
-  return new BusError(BusErrorCodes.UNKNOWN_TOPIC, `topic "${topic}" is not declared`, { topic });
-}
-
 export function closedError(): BusError {
   return new BusError(BusErrorCodes.TRANSPORT_CLOSED, 'the redis-streams transport is closed');
-}
-
-/** What a failed attempt records: an error's `message`, or the thrown value as text. */
-export function describeError(error: unknown): string {
-  if (typeof error === 'object' && error !== null && 'message' in error) {
-    const message = (error as { message: unknown }).message;
-    if (message !== undefined && message !== null) return String(message);
-  }
-  return String(error);
 }

@@ -8,6 +8,9 @@ import { defineScripts } from './commands.js';
 import { RedisStreamsConsumer } from './consumer.js';
 import { createRedisDeadLetterStore } from './dead-letters.js';
 import { Notifier } from './notifier.js';
+import { checkMessageSizes } from '../shared/message-size.js';
+import { checkSubscription, checkTopicName, checkTopicSpec } from '../shared/validate.js';
+import { waitForRoom as waitForRoomOf, type RoomWatch } from '../shared/wait-for-room.js';
 import {
   channelKey,
   closedError,
@@ -35,12 +38,6 @@ interface TopicInfo {
   readonly maxMessageBytes: number;
   readonly maxUnacked: number | undefined;
   readonly onFull: 'wait' | 'reject';
-}
-
-function messageBytes(message: TransportMessage): number {
-  let bytes = Buffer.byteLength(message.body);
-  for (const [name, value] of Object.entries(message.headers)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
-  return bytes;
 }
 
 /**
@@ -141,30 +138,8 @@ export function createRedisStreamsTransport(options: RedisStreamsTransportOption
     if (done === -1) throw unknownTopic(topic);
   }
 
-  async function waitForRoom(topic: string, signal: AbortSignal | undefined): Promise<void> {
-    signal?.throwIfAborted();
-    let unsubscribe: (() => void) | undefined;
-    let timer: unknown;
-    let onAbort: (() => void) | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        onAbort = () => reject(signal?.reason);
-        signal?.addEventListener('abort', onAbort, { once: true });
-        timer = clock.setTimeout(resolve, pollIntervalMs);
-        void notifier
-          .subscribe(topic, (event) => {
-            if (event === 'settled') resolve();
-          })
-          .then((off) => {
-            unsubscribe = off;
-          });
-      });
-    } finally {
-      unsubscribe?.();
-      if (timer !== undefined) clock.clearTimeout(timer);
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-    }
-  }
+  const roomWatch: RoomWatch = { clock, pollIntervalMs, subscribe: (topic, listener) => notifier.subscribe(topic, listener) };
+  const waitForRoom = (topic: string, signal: AbortSignal | undefined) => waitForRoomOf(roomWatch, topic, signal);
 
   /** One all-or-nothing append; 'full' when the batch does not fit under maxUnacked. */
   async function append(topic: string, info: TopicInfo, messages: readonly TransportMessage[]): Promise<'ok' | 'full'> {
@@ -188,16 +163,8 @@ export function createRedisStreamsTransport(options: RedisStreamsTransportOption
 
     async declareTopic(spec: TopicSpec) {
       ready();
-      const partitions = spec.partitions ?? 1;
-      const maxMessageBytes = spec.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-      const onFull = spec.onFull ?? 'reject';
-      if (typeof spec.name !== 'string' || spec.name === '') throw invalidOption('a topic needs a name', { name: spec.name });
-      if (!Number.isInteger(partitions) || partitions < 1) throw invalidOption(`partitions must be a positive integer, got ${partitions}`, { topic: spec.name, partitions });
-      if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalidOption(`maxMessageBytes must be a positive integer, got ${maxMessageBytes}`, { topic: spec.name, maxMessageBytes });
-      if (spec.maxUnacked !== undefined && (!Number.isInteger(spec.maxUnacked) || spec.maxUnacked < 1)) {
-        throw invalidOption(`maxUnacked must be a positive integer, got ${spec.maxUnacked}`, { topic: spec.name, maxUnacked: spec.maxUnacked });
-      }
-      if (onFull !== 'wait' && onFull !== 'reject') throw invalidOption(`onFull must be 'wait' or 'reject', got ${String(onFull)}`, { topic: spec.name, onFull });
+      checkTopicName(spec);
+      const { partitions, maxMessageBytes, onFull } = checkTopicSpec(spec);
       await run('agoraBusDeclareTopic', [redisStreamsKeys(prefix, spec.name).meta], [partitions, maxMessageBytes, spec.maxUnacked ?? '', onFull]);
       // Another slot than the topic's keys, so not in the script; idempotent either way.
       await redis.sadd(topicsKey(prefix), spec.name);
@@ -209,17 +176,7 @@ export function createRedisStreamsTransport(options: RedisStreamsTransportOption
       ready();
       const { signal } = publishOptions;
       const info = await topicInfo(topic);
-      for (const message of messages) {
-        const bytes = messageBytes(message);
-        if (bytes > info.maxMessageBytes) {
-          throw new BusError(BusErrorCodes.MESSAGE_TOO_LARGE, `message ${message.id} is ${bytes} bytes; topic ${topic} takes at most ${info.maxMessageBytes}`, {
-            topic,
-            id: message.id,
-            bytes,
-            maxMessageBytes: info.maxMessageBytes,
-          });
-        }
-      }
+      checkMessageSizes(topic, messages, info.maxMessageBytes);
       if (messages.length === 0) return;
       // A batch bigger than the bound could never fit whole: like the memory transport, append
       // it in order, a bound's worth at a time (what went in stays if aborted).
@@ -240,12 +197,7 @@ export function createRedisStreamsTransport(options: RedisStreamsTransportOption
     },
 
     async consume(subscription: SubscriptionSpec, handler: DeliveryHandler): Promise<Consumer> {
-      const { maxInFlight, visibilityTimeoutMs, redelivery } = subscription;
-      if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidOption(`maxInFlight must be a positive integer, got ${maxInFlight}`, { maxInFlight });
-      if (!(visibilityTimeoutMs > 0)) throw invalidOption(`visibilityTimeoutMs must be positive, got ${visibilityTimeoutMs}`, { visibilityTimeoutMs });
-      if (!Number.isInteger(redelivery.maxAttempts) || redelivery.maxAttempts < 1) {
-        throw invalidOption(`redelivery.maxAttempts must be an integer >= 1, got ${redelivery.maxAttempts}`, { maxAttempts: redelivery.maxAttempts });
-      }
+      checkSubscription(subscription);
       await declareGroup(subscription.topic, subscription.group, subscription.startFrom === undefined ? {} : { startFrom: subscription.startFrom });
       const info = await topicInfo(subscription.topic);
       const consumer = new RedisStreamsConsumer(subscription, handler, {
