@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RetryBudget } from '../src/budget.js';
-import type { ResilienceConfigError } from '../src/errors.js';
 import { createFakeClock } from '../src/testing.js';
+import { configError } from './helpers.js';
 
 function withdrawAll(budget: RetryBudget): number {
   let taken = 0;
@@ -10,15 +10,6 @@ function withdrawAll(budget: RetryBudget): number {
   return taken;
 }
 
-function configError(build: () => unknown): ResilienceConfigError {
-  try {
-    build();
-  } catch (err) {
-    expect((err as ResilienceConfigError).code).toBe('invalid_option');
-    return err as ResilienceConfigError;
-  }
-  throw new Error('expected a ResilienceConfigError');
-}
 
 describe('RetryBudget', () => {
   it('allows ratio * calls retries in the window when the floor is 0', () => {

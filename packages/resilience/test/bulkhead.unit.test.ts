@@ -1,7 +1,8 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { BulkheadPolicy } from '../src/bulkhead.js';
-import { isBulkheadRejectedError, type ResilienceConfigError } from '../src/errors.js';
+import { isBulkheadRejectedError } from '../src/errors.js';
+import { configError } from './helpers.js';
 
 /** A task that finishes when the test says so. */
 function gate<T>() {
@@ -16,15 +17,6 @@ function gate<T>() {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-function configError(build: () => unknown): ResilienceConfigError {
-  try {
-    build();
-  } catch (err) {
-    expect((err as ResilienceConfigError).code).toBe('invalid_option');
-    return err as ResilienceConfigError;
-  }
-  throw new Error('expected a ResilienceConfigError');
-}
 
 describe('BulkheadPolicy', () => {
   it('runs at most maxConcurrent calls at once', async () => {

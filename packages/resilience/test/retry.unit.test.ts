@@ -3,10 +3,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { constantBackoff, exponentialBackoff, type Backoff } from '../src/backoff.js';
 import { RetryBudget } from '../src/budget.js';
-import type { ResilienceConfigError } from '../src/errors.js';
 import { parseRetryAfter } from '../src/retry-after.js';
 import { isRetryable, RetryPolicy, type GiveUpEvent, type RetryEvent } from '../src/retry.js';
 import { createFakeClock } from '../src/testing.js';
+import { configError } from './helpers.js';
 
 /** An error flagged the way retry filters read it. */
 const failure = (message: string, retryable?: boolean) => Object.assign(new Error(message), retryable === undefined ? {} : { retryable });
@@ -17,15 +17,6 @@ const sequence = (...values: number[]) => {
   return () => values[i++ % values.length]!;
 };
 
-function configError(build: () => unknown): ResilienceConfigError {
-  try {
-    build();
-  } catch (err) {
-    expect((err as ResilienceConfigError).code).toBe('invalid_option');
-    return err as ResilienceConfigError;
-  }
-  throw new Error('expected a ResilienceConfigError');
-}
 
 describe('exponentialBackoff', () => {
   it('without jitter, multiplies by `multiplier` per retry and stops at maxMs', () => {

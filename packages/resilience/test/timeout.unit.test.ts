@@ -1,9 +1,10 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../src/clock.js';
-import { isTaskTimeoutError, type ResilienceConfigError, type TaskTimeoutError } from '../src/errors.js';
+import { isTaskTimeoutError, type TaskTimeoutError } from '../src/errors.js';
 import { TimeoutPolicy, type TimeoutStrategy } from '../src/timeout.js';
 import { createFakeClock, type FakeClock } from '../src/testing.js';
+import { configError } from './helpers.js';
 
 /** A task that rejects with an AbortError of its own when its signal aborts, as fetch does without a reason. */
 const honouring =
@@ -17,15 +18,6 @@ const honouring =
 /** A task that pays no attention to its signal. */
 const ignoring = (clock: FakeClock, ms: number, value = 'late') => () => sleep(clock, ms).then(() => value);
 
-function configError(build: () => unknown): ResilienceConfigError {
-  try {
-    build();
-  } catch (err) {
-    expect((err as ResilienceConfigError).code).toBe('invalid_option');
-    return err as ResilienceConfigError;
-  }
-  throw new Error('expected a ResilienceConfigError');
-}
 
 describe('TimeoutPolicy: both strategies', () => {
   it.each<TimeoutStrategy>(['cooperative', 'aggressive'])('%s: returns the result and clears the timer when the task wins', async (strategy) => {
