@@ -54,8 +54,16 @@ export async function compare(c: Comparison): Promise<Result> {
       samples.get(contender.name)!.push(await opsPerSecond(contender, concurrency, ROUND_MS));
     }
   }
+  return { title: c.title, rows: ratioRows(c, samples) };
+}
+
+/** The rows of a comparison from its samples: medians, and each peer's ratio against its target. */
+export function ratioRows(
+  c: { readonly ours: { readonly name: string }; readonly peers: readonly { readonly name: string }[]; readonly targets?: Readonly<Record<string, number>> },
+  samples: ReadonlyMap<string, number[]>,
+): Result['rows'] {
   const ours = median(samples.get(c.ours.name)!);
-  const rows = [
+  return [
     { name: c.ours.name, opsPerSecond: ours },
     ...c.peers.map((p) => {
       const theirs = median(samples.get(p.name)!);
@@ -64,7 +72,6 @@ export async function compare(c: Comparison): Promise<Result> {
       return { name: p.name, opsPerSecond: theirs, ratio, ...(target === undefined ? {} : { target, met: ratio >= target }) };
     }),
   ];
-  return { title: c.title, rows };
 }
 
 export function report(results: readonly Result[]): string {

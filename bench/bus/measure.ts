@@ -2,7 +2,7 @@
 // acknowledged. The harness's `compare` times one `op` at a time, which does not fit a queue
 // (publishing and consuming overlap, and "done" is the last ack, not the last call), so this
 // measures rounds of N messages per contender, interleaved, and reports in the harness's shape.
-import type { Result } from '../harness.js';
+import { ratioRows, type Result } from '../harness.js';
 
 /** A queue under test: `setup` once, then `round(n)` publishes n messages and resolves when all n were acked. */
 export interface QueueContender {
@@ -26,7 +26,6 @@ export interface QueueComparison {
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SCALE = Number(process.env.BENCH_BUS_SCALE ?? 1);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function timed(contender: QueueContender, n: number): Promise<number> {
   const started = performance.now();
@@ -50,16 +49,8 @@ export async function compareQueues(c: QueueComparison): Promise<Result> {
     for (const contender of all) await contender.close().catch((err: unknown) => console.error(`closing ${contender.name} failed`, err));
   }
   if (process.env.BENCH_VERBOSE) for (const [name, xs] of samples) console.log(`  ${c.title} / ${name}: ${xs.map((x) => Math.round(x)).join(', ')}`);
-  const ours = median(samples.get(c.ours.name)!);
-  const rows: Result['rows'] = [
-    { name: c.ours.name, opsPerSecond: ours },
-    ...c.peers.map((p) => {
-      const theirs = median(samples.get(p.name)!);
-      const ratio = ours / theirs;
-      const target = c.targets?.[p.name];
-      return { name: p.name, opsPerSecond: theirs, ratio, ...(target === undefined ? {} : { target, met: ratio >= target }) };
-    }),
-  ];
+  const rows = ratioRows(c, samples);
+  const ours = rows[0]!.opsPerSecond;
   if (c.absoluteTarget !== undefined) {
     rows.push({ name: `target ${c.absoluteTarget.toLocaleString('en-US')}/s`, opsPerSecond: c.absoluteTarget, ratio: ours / c.absoluteTarget, target: 1, met: ours >= c.absoluteTarget });
   }
