@@ -22,6 +22,16 @@ interface ClaimRow {
 /** See `wakeAfter`. */
 const WAKE_MARGIN_MS = 15;
 
+/** Most acks sent in one `ack_deliveries` call. */
+const MAX_ACK_BATCH = 500;
+
+/** An ack waiting for the next `ack_deliveries` call. */
+interface PendingAck {
+  readonly row: ClaimRow;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
 /** A delivery this consumer holds: its lease token and the handler's life. */
 interface Held extends SettleOnce {
   readonly row: ClaimRow;
@@ -35,6 +45,8 @@ export interface ConsumerContext {
   readonly clock: BusClock;
   readonly logger: DbLogger;
   readonly pollIntervalMs: number;
+  /** The topic is bounded with onFull 'wait': settlements NOTIFY publishers waiting for room. */
+  readonly notifySettled: boolean;
   /** Subscribes to the topic's NOTIFYs; resolves to the unsubscribe function. */
   readonly listen: (listener: (event: TopicEvent) => void) => Promise<() => void>;
   readonly onStopped: (consumer: PostgresConsumer) => void;
@@ -42,25 +54,32 @@ export interface ConsumerContext {
 
 /** Builds the claim statement of a schema (see the class comment). */
 function claimSql(schema: string): string {
+  // Every step is an index lookup whatever the planner thinks of the table (a queue's
+  // statistics are rarely right): heads by the primary key, one per partition; live leases by
+  // deliveries_inflight; the rows to lock and update by = any() of the heads' keys, not a join
+  // the planner might turn into a walk over the group's whole backlog.
   return `
 with heads as (
   select h.partition, h.seq
     from generate_series(0, $3::int - 1) as p(partition)
     cross join lateral (
-      select d.partition, d.seq from ${schema}.deliveries d
+      select d.partition, d.seq, d.visible_at from ${schema}.deliveries d
        where d.topic = $1 and d.grp = $2 and d.partition = p.partition
        order by d.seq
        limit 1
     ) h
+   where h.visible_at <= now()
+     and not exists (
+       select 1 from ${schema}.deliveries x
+        where x.topic = $1 and x.grp = $2 and x.partition = h.partition and x.seq > h.seq
+          and x.state = 'inflight' and x.visible_at > now())
 ), picked as (
   select d.partition, d.seq
     from ${schema}.deliveries d
-    join heads h on h.partition = d.partition and h.seq = d.seq
-   where d.topic = $1 and d.grp = $2 and d.visible_at <= now()
-     and not exists (
-       select 1 from ${schema}.deliveries x
-        where x.topic = $1 and x.grp = $2 and x.partition = d.partition and x.seq > d.seq
-          and x.state = 'inflight' and x.visible_at > now())
+   where d.topic = $1 and d.grp = $2
+     and d.partition = any (array(select partition from heads))
+     and d.seq = any (array(select seq from heads))
+     and d.visible_at <= now()
    order by d.seq
    limit $4
    for update of d skip locked
@@ -73,8 +92,10 @@ update ${schema}.deliveries d
        errors = case when d.state = 'inflight'
                      then d.errors || jsonb_build_array(${errorEntrySql('d.attempts', "'visibility timeout of ' || $5 || ' ms passed'")})
                      else d.errors end
-  from picked, ${schema}.messages m
- where d.topic = $1 and d.grp = $2 and d.partition = picked.partition and d.seq = picked.seq
+  from ${schema}.messages m
+ where d.topic = $1 and d.grp = $2
+   and d.partition = any (array(select partition from picked))
+   and d.seq = any (array(select seq from picked))
    and m.topic = $1 and m.seq = d.seq
 returning d.partition, d.seq, d.attempts, d.token, m.id, m.key, m.headers, m.body`;
 }
@@ -95,6 +116,9 @@ export class PostgresConsumer implements Consumer {
   private readonly claim: string;
   private readonly channel: string;
   private readonly wakeTimers = new Set<unknown>();
+  private pendingAcks: PendingAck[] = [];
+  private ackFlushScheduled = false;
+  private acking = false;
   private unlisten: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -192,7 +216,7 @@ export class PostgresConsumer implements Consumer {
     rows.sort((a, b) => compareSeq(a.seq, b.seq));
     for (const row of rows) {
       if (!this.loop.active) {
-        // Stopped while claiming: hand the lease straight back (its attempt still counted).
+        // Stopped while claiming: hand the lease straight back, and the attempt the claim counted with it.
         void this.ctx.pool
           .query(`update ${this.ctx.schema}.deliveries set state = 'ready', visible_at = now(), token = null, attempts = greatest(attempts - 1, 0) where topic = $1 and grp = $2 and token = $3`, [
             this.spec.topic,
@@ -258,16 +282,48 @@ export class PostgresConsumer implements Consumer {
     this.held.forget(held);
   }
 
-  private async ack(held: Held): Promise<void> {
-    const { row } = held;
-    await this.ctx.pool.query(`select ${this.ctx.schema}.ack_delivery($1, $2, $3, $4, $5, $6) as ok`, [
-      this.channel,
-      this.spec.topic,
-      this.spec.group,
-      row.partition,
-      row.seq,
-      row.token,
-    ]);
+  /**
+   * Acks are sent in batches: those settled in the same turn of the event loop, and those
+   * settled while a batch is on its way, go together in one `ack_deliveries` call (one
+   * round trip and one connection for many handlers). Each resolves when its batch did.
+   */
+  private ack(held: Held): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingAcks.push({ row: held.row, resolve, reject });
+      this.scheduleAckFlush();
+    });
+  }
+
+  private scheduleAckFlush(): void {
+    if (this.ackFlushScheduled || this.acking || this.pendingAcks.length === 0) return;
+    this.ackFlushScheduled = true;
+    setImmediate(() => {
+      this.ackFlushScheduled = false;
+      void this.flushAcks();
+    });
+  }
+
+  private async flushAcks(): Promise<void> {
+    if (this.acking || this.pendingAcks.length === 0) return;
+    this.acking = true;
+    const batch = this.pendingAcks.splice(0, MAX_ACK_BATCH);
+    try {
+      await this.ctx.pool.query(`select ${this.ctx.schema}.ack_deliveries($1, $2, $3, $4, $5, $6) as n`, [
+        this.ctx.notifySettled ? this.channel : null,
+        this.spec.topic,
+        this.spec.group,
+        batch.map((ack) => ack.row.partition),
+        batch.map((ack) => ack.row.seq),
+        batch.map((ack) => ack.row.token),
+      ]);
+      for (const ack of batch) ack.resolve();
+    } catch (err) {
+      for (const ack of batch) ack.reject(err);
+    } finally {
+      this.acking = false;
+      // What was acked while this batch was on its way goes at once.
+      if (this.pendingAcks.length > 0) void this.flushAcks();
+    }
   }
 
   private async nack(held: Held, error: unknown, delayMs: number | undefined): Promise<void> {

@@ -32,6 +32,7 @@ export interface PostgresTransport extends Transport {
 
 interface TopicRow {
   partitions: number;
+  max_unacked: number | null;
   on_full: 'wait' | 'reject';
 }
 
@@ -75,7 +76,7 @@ export function createPostgresTransport(options: PostgresTransportOptions): Post
   const channel = channelOf(schema);
   const notifier = new Notifier(pool, channel, clock, logger, pollIntervalMs);
   const consumers = new Set<PostgresConsumer>();
-  const partitionsOf = new Map<string, number>(); // partitions never change once declared
+  const topicRows = new Map<string, TopicRow>(); // a topic's settings never change once declared
   let migrated: Promise<void> | undefined;
   let closed: Promise<void> | undefined;
 
@@ -95,10 +96,12 @@ export function createPostgresTransport(options: PostgresTransportOptions): Post
   }
 
   async function topicRow(topic: string): Promise<TopicRow> {
-    const { rows } = await pool.query<TopicRow>(`select partitions, on_full from ${schema}.topics where name = $1`, [topic]);
+    const cached = topicRows.get(topic);
+    if (cached !== undefined) return cached;
+    const { rows } = await pool.query<TopicRow>(`select partitions, max_unacked, on_full from ${schema}.topics where name = $1`, [topic]);
     const row = rows[0];
     if (row === undefined) throw unknownTopic(topic);
-    partitionsOf.set(topic, row.partitions);
+    topicRows.set(topic, row);
     return row;
   }
 
@@ -191,11 +194,12 @@ export function createPostgresTransport(options: PostgresTransportOptions): Post
     async consume(subscription: SubscriptionSpec, handler: DeliveryHandler): Promise<Consumer> {
       checkSubscription(subscription);
       await declareGroup(subscription.topic, subscription.group, subscription.startFrom === undefined ? {} : { startFrom: subscription.startFrom });
-      const partitions = partitionsOf.get(subscription.topic) ?? (await topicRow(subscription.topic)).partitions;
+      const topic = await topicRow(subscription.topic);
       const consumer = new PostgresConsumer(subscription, handler, {
         pool,
         schema,
-        partitions,
+        partitions: topic.partitions,
+        notifySettled: topic.max_unacked !== null && topic.on_full === 'wait',
         clock,
         logger,
         pollIntervalMs,
