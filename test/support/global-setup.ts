@@ -5,6 +5,7 @@ import type { TestProject } from 'vitest/node';
 import { EmbeddedPostgres, type DbLogger } from '@agora/db';
 import { startNatsServer } from './nats.js';
 import { startRedisServer } from './redis.js';
+import { claimTestDir, reapOrphanedServers, TEST_PG_PREFIX } from './reap.js';
 
 // Startup problems go to the console; PostgreSQL's own chatter stays out of test output.
 const logger: DbLogger = {
@@ -26,7 +27,9 @@ async function startPostgres(project: TestProject): Promise<() => Promise<void>>
     return async () => undefined;
   }
 
-  const dir = await mkdtemp(join(tmpdir(), 'agora-test-pg-'));
+  await reapOrphanedServers();
+  const dir = await mkdtemp(join(tmpdir(), TEST_PG_PREFIX));
+  await claimTestDir(dir);
   const server = new EmbeddedPostgres({
     dataDir: join(dir, 'data'),
     database: 'agora_test',
