@@ -18,13 +18,18 @@ const honouring =
 /** A task that pays no attention to its signal. */
 const ignoring = (clock: FakeClock, ms: number, value = 'late') => () => sleep(clock, ms).then(() => value);
 
+/** A 100 ms timeout on fake time, with the `ms` of every onTimeout event it fires. */
+function timeoutOf(strategy: TimeoutStrategy) {
+  const clock = createFakeClock();
+  const timeout = new TimeoutPolicy({ ms: 100, strategy, clock });
+  const timeouts: number[] = [];
+  timeout.onTimeout(({ ms }) => timeouts.push(ms));
+  return { clock, timeout, timeouts };
+}
 
 describe('TimeoutPolicy: both strategies', () => {
   it.each<TimeoutStrategy>(['cooperative', 'aggressive'])('%s: returns the result and clears the timer when the task wins', async (strategy) => {
-    const clock = createFakeClock();
-    const timeout = new TimeoutPolicy({ ms: 100, strategy, clock });
-    const timeouts: number[] = [];
-    timeout.onTimeout(({ ms }) => timeouts.push(ms));
+    const { clock, timeout, timeouts } = timeoutOf(strategy);
     let signal: AbortSignal | undefined;
     const result = timeout.execute((ctx) => {
       signal = ctx.signal;
@@ -39,10 +44,7 @@ describe('TimeoutPolicy: both strategies', () => {
   });
 
   it.each<TimeoutStrategy>(['cooperative', 'aggressive'])('%s: aborts the task signal at the deadline with a TaskTimeoutError reason', async (strategy) => {
-    const clock = createFakeClock();
-    const timeout = new TimeoutPolicy({ ms: 100, strategy, clock });
-    const timeouts: number[] = [];
-    timeout.onTimeout(({ ms }) => timeouts.push(ms));
+    const { clock, timeout, timeouts } = timeoutOf(strategy);
     let signal: AbortSignal | undefined;
     const result = timeout.execute((ctx) => {
       signal = ctx.signal;

@@ -22,6 +22,21 @@ async function upstreamError(p: () => Promise<unknown>): Promise<UpstreamError> 
   return err as UpstreamError;
 }
 
+/** An instance whose `/slow` answers only after 2 s (released when the test ends). */
+async function slowInstance(registry: Registry, service: string) {
+  let release: () => void = () => undefined;
+  onTestFinished(() => release());
+  return instance(registry, service, 'slow', (app) =>
+    app.get('/slow', async () => {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+        setTimeout(resolve, 2000);
+      });
+      return { late: true };
+    }),
+  );
+}
+
 describe('createServiceClient', () => {
   it('spreads calls over the registered instances in turn', async () => {
     const registry = createMemoryRegistry();
@@ -82,17 +97,7 @@ describe('createServiceClient', () => {
   it('fails with upstream_timeout when the instance answers later than timeoutMs', async () => {
     const registry = createMemoryRegistry();
     const service = uniqueName('identity');
-    let release: () => void = () => undefined;
-    onTestFinished(() => release());
-    await instance(registry, service, 'slow', (app) =>
-      app.get('/slow', async () => {
-        await new Promise<void>((resolve) => {
-          release = resolve;
-          setTimeout(resolve, 2000);
-        });
-        return { late: true };
-      }),
-    );
+    await slowInstance(registry, service);
     const started = performance.now();
     const err = await upstreamError(() => createServiceClient({ service, registry, timeoutMs: 100 }).get('/slow'));
     expect(err.code).toBe('upstream_timeout');
@@ -131,17 +136,7 @@ describe('createServiceClient', () => {
   it('lets the caller cancel a call with its own signal', async () => {
     const registry = createMemoryRegistry();
     const service = uniqueName('identity');
-    let release: () => void = () => undefined;
-    onTestFinished(() => release());
-    await instance(registry, service, 'slow', (app) =>
-      app.get('/slow', async () => {
-        await new Promise<void>((resolve) => {
-          release = resolve;
-          setTimeout(resolve, 2000);
-        });
-        return {};
-      }),
-    );
+    await slowInstance(registry, service);
     const controller = new AbortController();
     const pending = caught(() => createServiceClient({ service, registry, timeoutMs: 5000 }).get('/slow', { signal: controller.signal }));
     setTimeout(() => controller.abort(), 50);
